@@ -1,0 +1,46 @@
+"""Shared benchmark plumbing: machine facts, data location, JSON results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def data_spec(kind: str) -> str:
+    """`kind:DIR` from $DIGITREC_DATA_ROOT or ../shared/data, else plain `mnist` (download)."""
+    root = Path(os.environ.get("DIGITREC_DATA_ROOT", DEFAULT_SHARED))
+    sub = {"mnist": "mnist", "kaggle": "kaggle-digit-recognizer"}[kind]
+    if (root / sub).is_dir():
+        return f"{kind}:{root / sub}"
+    if kind == "kaggle":
+        raise SystemExit(f"Kaggle data not found under {root}; set DIGITREC_DATA_ROOT")
+    return "mnist"
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def write_result(name: str, payload: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    payload = {"benchmark": name, "date": time.strftime("%Y-%m-%d"), "machine": machine(), **payload}
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    print(f"wrote {path}")
+    return path

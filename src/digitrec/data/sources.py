@@ -1,0 +1,111 @@
+"""Where data comes from: a spec such as `mnist`, `mnist:DIR` or `kaggle:DIR`, resolved to arrays."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from digitrec.data.checks import check_images, check_labels
+from digitrec.data.download import ensure_mnist
+from digitrec.data.idx import read_idx
+from digitrec.data.kaggle import read_kaggle_csv
+from digitrec.errors import DataError
+
+ENV_VAR = "DIGITREC_DATA"
+KINDS = ("mnist", "kaggle")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    kind: str  # "mnist" or "kaggle"
+    path: Path | None  # None: the download cache (mnist only)
+
+    def __str__(self) -> str:
+        return self.kind if self.path is None else f"{self.kind}:{self.path}"
+
+
+@dataclass
+class Dataset:
+    """uint8 images (N, 28, 28) and uint8 labels; the test part may be unlabelled (Kaggle) or absent."""
+
+    spec: DataSpec
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+
+
+def parse_data_spec(text: str | None) -> DataSpec:
+    """Parse `mnist`, `mnist:DIR` or `kaggle:DIR`; None falls back to $DIGITREC_DATA, then to `mnist`.
+
+    A bare directory is accepted too: it is MNIST if it holds IDX files, Kaggle if it holds train.csv.
+    """
+    text = text or os.environ.get(ENV_VAR) or "mnist"
+    kind, sep, rest = text.partition(":")
+    if kind in KINDS:
+        if not sep:
+            if kind == "kaggle":
+                raise DataError("kaggle data needs a directory: --data kaggle:DIR")
+            return DataSpec("mnist", None)
+        return DataSpec(kind, Path(rest).expanduser())
+    path = Path(text).expanduser()
+    if path.is_dir():
+        if any(path.glob("train.csv*")):
+            return DataSpec("kaggle", path)
+        if any(path.glob("train-images-idx3-ubyte*")):
+            return DataSpec("mnist", path)
+    raise DataError(f"unknown data source {text!r}: use mnist, mnist:DIR or kaggle:DIR")
+
+
+def _find(directory: Path, stem: str) -> Path:
+    for candidate in (directory / stem, directory / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise DataError(f"{directory}: missing {stem}[.gz]")
+
+
+def load_mnist(directory: Path | None) -> Dataset:
+    spec = DataSpec("mnist", directory)
+    if directory is None:
+        directory = ensure_mnist()
+    elif not directory.is_dir():
+        raise DataError(f"{directory}: not a directory")
+    arrays = {}
+    for part, prefix in (("train", "train"), ("test", "t10k")):
+        img_path = _find(directory, f"{prefix}-images-idx3-ubyte")
+        lbl_path = _find(directory, f"{prefix}-labels-idx1-ubyte")
+        images = check_images(read_idx(img_path), str(img_path))
+        arrays[part] = images, check_labels(read_idx(lbl_path), len(images), str(lbl_path))
+    return Dataset(spec, *arrays["train"], *arrays["test"])
+
+
+def load_kaggle(directory: Path, with_test: bool = True) -> Dataset:
+    if not directory.is_dir():
+        raise DataError(f"{directory}: not a directory")
+    x_train, y_train = read_kaggle_csv(_find(directory, "train.csv"), labelled=True)
+    x_test = None
+    if with_test and any(directory.glob("test.csv*")):
+        x_test, _ = read_kaggle_csv(_find(directory, "test.csv"), labelled=False)
+    return Dataset(DataSpec("kaggle", directory), x_train, y_train, x_test, None)
+
+
+def load_dataset(spec: DataSpec | str | None, with_test: bool = True) -> Dataset:
+    if not isinstance(spec, DataSpec):
+        spec = parse_data_spec(spec)
+    if spec.kind == "mnist":
+        return load_mnist(spec.path)
+    return load_kaggle(spec.path, with_test=with_test)
+
+
+def load_images_file(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
+    """Images (and labels if present) from one IDX or Kaggle CSV file, by content and name."""
+    path = Path(path)
+    if ".csv" in path.suffixes:
+        return read_kaggle_csv(path)
+    images = read_idx(path)
+    if images.ndim == 2 and images.shape[1] == 784:
+        images = images.reshape(-1, 28, 28)
+    return check_images(images, str(path)), None

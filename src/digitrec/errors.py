@@ -1,0 +1,17 @@
+"""The one exception hierarchy of digitrec; the CLI and the server catch `DigitrecError` once."""
+
+
+class DigitrecError(Exception):
+    """Base class: a problem the user can act on, reported in one line."""
+
+
+class DataError(DigitrecError):
+    """Input data is missing, malformed or out of range (files, CSV rows, images, requests)."""
+
+
+class ModelError(DigitrecError):
+    """A model or run directory is missing, incomplete or incompatible."""
+
+
+class ConfigError(DigitrecError):
+    """A recipe, preset or option value is invalid."""

@@ -1,0 +1,90 @@
+"""Named architectures, all plain Keras built from `keras.layers` only (backend-agnostic).
+
+Each builder returns an uncompiled model mapping (N, 28, 28, 1) floats in [0, 1] to 10 probabilities.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+from keras import layers
+
+from digitrec.errors import ConfigError
+
+INPUT_SHAPE = (28, 28, 1)
+_REGISTRY: dict[str, Callable[[], list]] = {}
+
+
+def register(name: str):
+    def decorator(builder):
+        _REGISTRY[name] = builder
+        return builder
+    return decorator
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def build(name: str, preprocessing: tuple = (), dtype_policy: str | None = None) -> keras.Model:
+    """Build a registered architecture as a Sequential model, `preprocessing` layers (e.g. training
+    augmentation, identity at inference) first. The output softmax stays float32 under mixed precision."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(names())}")
+    previous = keras.config.dtype_policy()
+    if dtype_policy:
+        keras.config.set_dtype_policy(dtype_policy)
+    try:
+        return keras.Sequential([keras.Input(INPUT_SHAPE), *preprocessing, *_REGISTRY[name]()], name=name)
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _softmax_output() -> list:
+    return [layers.Dense(10), layers.Activation("softmax", dtype="float32")]
+
+
+def _head(units: int, dropout: float) -> list:
+    return [layers.Flatten(), layers.Dense(units, activation="relu"), layers.Dropout(dropout), *_softmax_output()]
+
+
+@register("seed")
+def seed_cnn() -> list:
+    """The original Kaggle kernel's CNN: (Conv5×5 32 ×2 → pool → drop) (Conv3×3 64 ×2 → pool → drop) → 256 → 10."""
+    conv = lambda filters, size: layers.Conv2D(filters, size, padding="same", activation="relu")  # noqa: E731
+    return [
+        conv(32, 5), conv(32, 5), layers.MaxPooling2D(2), layers.Dropout(0.25),
+        conv(64, 3), conv(64, 3), layers.MaxPooling2D(2, strides=2), layers.Dropout(0.25),
+        *_head(256, 0.5),
+    ]
+
+
+def _conv_bn(filters: int, size: int, strides: int = 1, padding: str = "valid") -> list:
+    return [
+        layers.Conv2D(filters, size, strides=strides, padding=padding, use_bias=False),
+        layers.BatchNormalization(),
+        layers.Activation("relu"),
+    ]
+
+
+@register("deotte")
+def deotte_cnn() -> list:
+    """Chris Deotte's Kaggle net: 32C3-32C3-32C5S2-64C3-64C3-64C5S2-128C4 with BN and dropout 0.4."""
+    return [
+        *_conv_bn(32, 3), *_conv_bn(32, 3), *_conv_bn(32, 5, 2, "same"), layers.Dropout(0.4),
+        *_conv_bn(64, 3), *_conv_bn(64, 3), *_conv_bn(64, 5, 2, "same"), layers.Dropout(0.4),
+        *_conv_bn(128, 4), layers.Flatten(), layers.Dropout(0.4),
+        *_softmax_output(),
+    ]
+
+
+@register("compact")
+def compact_cnn() -> list:
+    """A small fast net for CPU: BN convs, stride-2 downsampling, global pooling head (~100k params)."""
+    return [
+        *_conv_bn(32, 3, padding="same"), *_conv_bn(32, 3, 2, "same"),
+        *_conv_bn(64, 3, padding="same"), *_conv_bn(64, 3, 2, "same"),
+        *_conv_bn(128, 3, padding="same"), layers.GlobalAveragePooling2D(), layers.Dropout(0.2),
+        *_softmax_output(),
+    ]

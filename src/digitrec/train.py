@@ -1,0 +1,223 @@
+"""Fit a recipe to data, writing a resumable run directory epoch by epoch.
+
+Run directory: `config.json` (recipe, data, seed, versions), `checkpoint.keras` + `state.json` (the last
+finished epoch, written atomically after each one), `history.csv` (one row per epoch), `model.keras` (the
+final model). `resume()` continues a killed run from its last finished epoch with the same recipe.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from digitrec import models
+from digitrec.augment import RandomAffine
+from digitrec.data import prepare
+from digitrec.data.sources import Dataset, load_dataset
+from digitrec.errors import ConfigError, ModelError
+from digitrec.fileio import atomic_path, read_json, write_json
+from digitrec.recipes import Recipe
+
+log = logging.getLogger(__name__)
+
+CONFIG, STATE, CHECKPOINT, MODEL, HISTORY = "config.json", "state.json", "checkpoint.keras", "model.keras", "history.csv"
+
+
+def versions() -> dict:
+    import tensorflow as tf  # noqa: PLC0415 (only for the record; the model code itself is backend-agnostic)
+
+    return {
+        "python": platform.python_version(), "keras": keras.__version__, "backend": keras.backend.backend(),
+        "tensorflow": tf.__version__, "numpy": np.__version__, "platform": platform.platform(),
+    }
+
+
+def _learning_rate(recipe: Recipe, steps_per_epoch: int):
+    if recipe.schedule != "onecycle":
+        return recipe.learning_rate
+    total = recipe.epochs * steps_per_epoch
+    warmup = int(total * recipe.warmup_fraction)
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=recipe.learning_rate / 25, decay_steps=max(1, total - warmup), alpha=0.002,
+        warmup_target=recipe.learning_rate, warmup_steps=warmup,
+    )
+
+
+def _optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    cls = {"rmsprop": keras.optimizers.RMSprop, "adam": keras.optimizers.Adam,
+           "adamw": keras.optimizers.AdamW, "sgd": keras.optimizers.SGD}[recipe.optimizer]
+    ema = {"use_ema": True, "ema_momentum": recipe.ema_momentum} if recipe.ema_momentum else {}
+    return cls(learning_rate=_learning_rate(recipe, steps_per_epoch), **recipe.optimizer_args, **ema)
+
+
+def build_model(recipe: Recipe, steps_per_epoch: int, seed: int | None = None) -> keras.Model:
+    """The recipe's architecture, augmentation in front, compiled with its optimizer and loss."""
+    aug = recipe.augmentation
+    pre = (RandomAffine(aug.rotation, aug.zoom, aug.shift, seed=seed, name="augment"),) if aug else ()
+    model = models.build(recipe.model, pre, dtype_policy=recipe.precision)
+    model.compile(
+        optimizer=_optimizer(recipe, steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
+        metrics=["accuracy"],
+        jit_compile=recipe.jit_compile,
+    )
+    return model
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """After each epoch: checkpoint (atomic) → history row → state.json (atomic; the commit point).
+
+    It must come after the annealer in the callback list, so that the saved state includes the
+    learning rate and plateau counters the annealer has just updated.
+    """
+
+    def __init__(self, run_dir: Path, annealer: keras.callbacks.ReduceLROnPlateau | None):
+        super().__init__()
+        self.run_dir = run_dir
+        self.annealer = annealer
+        self.epoch_start = 0.0
+        self.elapsed = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.elapsed += time.perf_counter() - self.epoch_start
+        with atomic_path(self.run_dir / CHECKPOINT, suffix=".keras") as tmp:
+            self.model.save(tmp)
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+               "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+               "elapsed_seconds": round(self.elapsed, 3)}
+        _append_history(self.run_dir / HISTORY, row)
+        state = {"epochs_done": epoch + 1, "elapsed_seconds": self.elapsed}
+        if self.annealer is not None:
+            state["annealer"] = {"wait": self.annealer.wait, "best": float(self.annealer.best),
+                                 "cooldown_counter": self.annealer.cooldown_counter}
+        write_json(self.run_dir / STATE, state)
+
+
+def _append_history(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+        fh.flush()
+
+
+def read_history(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / HISTORY
+    if not path.exists():
+        return []
+    with path.open(newline="", encoding="utf-8") as fh:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def _trim_history(run_dir: Path, epochs_done: int) -> None:
+    """Drop rows of an epoch that was logged but not committed before a kill."""
+    rows = [r for r in read_history(run_dir) if r["epoch"] <= epochs_done]
+    with atomic_path(run_dir / HISTORY) as tmp, tmp.open("w", newline="", encoding="utf-8") as fh:
+        if rows:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({k: (int(v) if k == "epoch" else v) for k, v in r.items()} for r in rows)
+
+
+def split_data(data: Dataset, val_fraction: float, seed: int, limit: int | None):
+    """The run's train/validation arrays (uint8 images, int labels), reproducible from config.json."""
+    x, y = data.x_train, data.y_train
+    if limit:
+        x, y = x[:limit], y[:limit]
+    return prepare.split(x, y, val_fraction, seed)
+
+
+def _fit(model, recipe: Recipe, run_dir: Path, arrays, seed: int, initial_epoch: int, annealer_state,
+         callbacks, verbose):
+    x_tr, x_val, y_tr, y_val = arrays
+    annealer = None
+    if recipe.schedule == "plateau":
+        p = recipe.plateau
+        annealer = keras.callbacks.ReduceLROnPlateau(monitor=p.monitor, patience=p.patience, factor=p.factor,
+                                                     min_lr=p.min_lr, verbose=1)
+        if annealer_state:
+            annealer._reset()  # noqa: SLF001 (sets the comparison op; then restore the counters)
+            annealer.wait, annealer.best = annealer_state["wait"], annealer_state["best"]
+            annealer.cooldown_counter = annealer_state["cooldown_counter"]
+            annealer._reset = lambda: None  # keep the restored counters when fit() calls on_train_begin
+    checkpoint = RunCheckpoint(run_dir, annealer)
+    if initial_epoch:
+        checkpoint.elapsed = read_json(run_dir / STATE)["elapsed_seconds"]
+    validation = (prepare.normalize(x_val), prepare.one_hot(y_val)) if len(x_val) else None
+    keras.utils.set_random_seed(seed + initial_epoch)
+    model.fit(
+        prepare.normalize(x_tr), prepare.one_hot(y_tr), batch_size=recipe.batch_size, epochs=recipe.epochs,
+        initial_epoch=initial_epoch, validation_data=validation, shuffle=True,
+        callbacks=[*filter(None, [annealer]), *callbacks, checkpoint],
+        verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
+    )
+    with atomic_path(run_dir / MODEL, suffix=".keras") as tmp:
+        model.save(tmp)
+    return model
+
+
+def train(recipe: Recipe, data: Dataset, run_dir: str | Path, seed: int = 0, limit: int | None = None,
+          callbacks=(), verbose=None) -> keras.Model:
+    """Train `recipe` on `data.x_train` (first `limit` images) into a fresh `run_dir`."""
+    recipe = recipe.validated()
+    run_dir = Path(run_dir)
+    if (run_dir / CONFIG).exists():
+        raise ConfigError(f"{run_dir} already holds a run: use --resume to continue it, or a new --out")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    arrays = split_data(data, recipe.val_fraction, seed, limit)
+    steps = math.ceil(len(arrays[0]) / recipe.batch_size)
+    write_json(run_dir / CONFIG, {
+        "recipe": recipe.to_dict(), "data": _spec_text(data), "seed": seed, "limit": limit,
+        "train_images": len(arrays[0]), "val_images": len(arrays[1]), "versions": versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+    keras.utils.set_random_seed(seed)
+    model = build_model(recipe, steps, seed)
+    log.info("training %s (%s, %d params) on %d images, validating on %d", recipe.name, recipe.model,
+             model.count_params(), len(arrays[0]), len(arrays[1]))
+    return _fit(model, recipe, run_dir, arrays, seed, 0, None, callbacks, verbose)
+
+
+def _spec_text(data: Dataset) -> str:
+    spec = data.spec
+    return str(spec) if spec.path is None else f"{spec.kind}:{spec.path.resolve()}"
+
+
+def load_config(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / CONFIG
+    if not path.exists():
+        raise ModelError(f"{run_dir}: not a run directory (no {CONFIG})")
+    return read_json(path)
+
+
+def resume(run_dir: str | Path, data: Dataset | None = None, callbacks=(), verbose=None) -> keras.Model:
+    """Continue a run from its last finished epoch, with the recipe, data, seed and split it began with."""
+    run_dir = Path(run_dir)
+    config = load_config(run_dir)
+    recipe = Recipe.from_dict(config["recipe"])
+    state_path = run_dir / STATE
+    if not state_path.exists():
+        raise ModelError(f"{run_dir}: no finished epoch to resume from; start it again")
+    state = read_json(state_path)
+    if state["epochs_done"] >= recipe.epochs and (run_dir / MODEL).exists():
+        raise ModelError(f"{run_dir}: the run already finished all {recipe.epochs} epochs")
+    data = data or load_dataset(config["data"], with_test=False)
+    arrays = split_data(data, recipe.val_fraction, config["seed"], config["limit"])
+    _trim_history(run_dir, state["epochs_done"])
+    model = keras.models.load_model(run_dir / CHECKPOINT)
+    log.info("resuming %s at epoch %d of %d", run_dir, state["epochs_done"] + 1, recipe.epochs)
+    return _fit(model, recipe, run_dir, arrays, config["seed"], state["epochs_done"], state.get("annealer"),
+                callbacks, verbose)
