@@ -1,0 +1,60 @@
+"""The `digitrec` command: a thin layer over the library. Each subcommand lives in its own module with
+`add_parser(subparsers)` and `run(args) -> int`; errors are caught here, once, and printed in one line.
+
+Exit codes: 0 success, 1 bad data/model/run (DigitrecError), 2 usage error (argparse), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from digitrec import __version__
+from digitrec.errors import DigitrecError
+
+COMMANDS = ("train", "evaluate", "submit", "predict", "serve", "export")
+
+
+def _quiet_backend() -> None:
+    # TensorFlow's C++ start-up chatter (CUDA probing on a CPU machine) is noise to a CLI user.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="digitrec", description="Handwritten-digit recognition with Keras.")
+    parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"digitrec.cli.{name}_cmd")
+        module.add_parser(sub).set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_backend()
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    try:
+        return int(args.handler(args) or 0)
+    except DigitrecError as exc:
+        print(f"digitrec: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("digitrec: interrupted", file=sys.stderr)
+        return 130
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer ≥ 1 (a bad flag is a usage error, exit 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
