@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import os
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -100,7 +101,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if compressed:
         try:
             blob = gzip.decompress(blob)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise DataError(f"{path}: corrupt gzip data ({exc})") from None
     return decode_idx(blob, str(path))
 

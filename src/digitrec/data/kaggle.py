@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ def read_kaggle_csv(path: str | os.PathLike, labelled: bool | None = None) -> tu
     except pd.errors.ParserError as exc:
         detail = str(exc).strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
         raise DataError(f"{source}: malformed CSV: {detail}") from None
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
+    except (OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:
         raise DataError(f"{source}: cannot read as CSV ({exc})") from None
 
     columns = [str(c).strip() for c in frame.columns]
