@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import urllib.error
@@ -48,7 +49,7 @@ def download_file(name: str, dest_dir: Path, mirrors=MIRRORS, timeout: float = 3
         url = mirror.rstrip("/") + "/" + name
         try:
             data = _fetch(url, timeout)
-        except (urllib.error.URLError, OSError, DataError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException, DataError) as exc:
             failures.append(f"{url}: {getattr(exc, 'reason', exc)}")
             continue
         if len(data) != size or sha256_of(data) != digest:
