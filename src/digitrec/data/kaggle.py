@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import warnings
 import zlib
 from pathlib import Path
 
@@ -11,6 +13,16 @@ import pandas as pd
 
 from digitrec.data.checks import IMAGE_SHAPE, PIXEL_COLUMNS, check_frame
 from digitrec.errors import DataError
+
+_FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _parser_error_detail(exc: Exception) -> str:
+    detail = str(exc).strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
+    if match := _FIELD_COUNT.search(detail):
+        expected, line, saw = map(int, match.groups())
+        return f"row {line - 1} (line {line}) has {saw} fields, expected {expected}"
+    return f"malformed CSV: {detail}"
 
 
 def read_kaggle_csv(path: str | os.PathLike, labelled: bool | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -21,14 +33,19 @@ def read_kaggle_csv(path: str | os.PathLike, labelled: bool | None = None) -> tu
     path = Path(path)
     source = str(path)
     try:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""], compression="infer")
+        with warnings.catch_warnings():
+            # By default pandas takes a surplus leading field in the first data row for a row index and
+            # shifts every column by one without a word; index_col=False makes it warn instead.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(path, keep_default_na=False, na_values=[""], index_col=False, compression="infer")
+    except pd.errors.ParserWarning:
+        raise DataError(f"{source}: row 1 (line 2) has more fields than the header") from None
     except FileNotFoundError:
         raise DataError(f"{source}: no such file") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{source}: file is empty") from None
     except pd.errors.ParserError as exc:
-        detail = str(exc).strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
-        raise DataError(f"{source}: malformed CSV: {detail}") from None
+        raise DataError(f"{source}: {_parser_error_detail(exc)}") from None
     except (OSError, UnicodeDecodeError, EOFError, zlib.error) as exc:
         raise DataError(f"{source}: cannot read as CSV ({exc})") from None
 
