@@ -87,6 +87,15 @@ PRESETS: dict[str, Recipe] = {
         name="seed", model="seed", epochs=30, batch_size=86,
         optimizer="rmsprop", learning_rate=1e-3, optimizer_args={"rho": 0.9, "epsilon": 1e-8},
     ),
+    # Measured on the 2-core CPU (README, "Results"): BN + stride-2 convs, one-cycle Adam, label smoothing.
+    "fast": Recipe(
+        name="fast", model="deotte", epochs=5, batch_size=128, optimizer="adam", learning_rate=3e-3,
+        schedule="onecycle", label_smoothing=0.1,
+    ),
+    "best": Recipe(
+        name="best", model="deotte", epochs=20, batch_size=64, optimizer="adam", learning_rate=2e-3,
+        schedule="onecycle", label_smoothing=0.1,
+    ),
 }
 
 

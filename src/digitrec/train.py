@@ -11,6 +11,7 @@ import csv
 import logging
 import math
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -169,26 +170,58 @@ def _fit(model, recipe: Recipe, run_dir: Path, arrays, seed: int, initial_epoch:
     return model
 
 
-def train(recipe: Recipe, data: Dataset, run_dir: str | Path, seed: int = 0, limit: int | None = None,
-          callbacks=(), verbose=None) -> keras.Model:
-    """Train `recipe` on `data.x_train` (first `limit` images) into a fresh `run_dir`."""
-    recipe = recipe.validated()
-    run_dir = Path(run_dir)
+def _new_run(run_dir: Path, recipe: Recipe, data: Dataset, seed: int, split_seed: int, limit: int | None,
+             **extra) -> tuple:
     if (run_dir / CONFIG).exists():
         raise ConfigError(f"{run_dir} already holds a run: use --resume to continue it, or a new --out")
     run_dir.mkdir(parents=True, exist_ok=True)
-    arrays = split_data(data, recipe.val_fraction, seed, limit)
-    steps = math.ceil(len(arrays[0]) / recipe.batch_size)
+    arrays = split_data(data, recipe.val_fraction, split_seed, limit)
     write_json(run_dir / CONFIG, {
-        "recipe": recipe.to_dict(), "data": _spec_text(data), "seed": seed, "limit": limit,
-        "train_images": len(arrays[0]), "val_images": len(arrays[1]), "versions": versions(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "recipe": recipe.to_dict(), "data": _spec_text(data), "seed": seed, "split_seed": split_seed,
+        "limit": limit, "train_images": len(arrays[0]), "val_images": len(arrays[1]), **extra,
+        "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     })
+    return arrays
+
+
+def train(recipe: Recipe, data: Dataset, run_dir: str | Path, seed: int = 0, limit: int | None = None,
+          callbacks=(), verbose=None, split_seed: int | None = None) -> keras.Model:
+    """Train `recipe` on `data.x_train` (first `limit` images) into a fresh `run_dir`.
+
+    `seed` drives initialisation, shuffling and augmentation; `split_seed` (default: `seed`) the
+    train/validation split, so that ensemble members can share one validation set.
+    """
+    recipe = recipe.validated()
+    run_dir = Path(run_dir)
+    split_seed = seed if split_seed is None else split_seed
+    arrays = _new_run(run_dir, recipe, data, seed, split_seed, limit)
     keras.utils.set_random_seed(seed)
-    model = build_model(recipe, steps, seed)
+    model = build_model(recipe, math.ceil(len(arrays[0]) / recipe.batch_size), seed)
     log.info("training %s (%s, %d params) on %d images, validating on %d", recipe.name, recipe.model,
              model.count_params(), len(arrays[0]), len(arrays[1]))
     return _fit(model, recipe, run_dir, arrays, seed, 0, None, callbacks, verbose)
+
+
+def member_dir(run_dir: Path, index: int) -> Path:
+    return Path(run_dir) / f"member-{index + 1}"
+
+
+def run_members(run_dir: str | Path) -> list[Path]:
+    """The run directories holding models and histories: an ensemble's members, or the run itself."""
+    run_dir = Path(run_dir)
+    count = load_config(run_dir).get("ensemble")
+    return [member_dir(run_dir, i) for i in range(count)] if count else [run_dir]
+
+
+def train_ensemble(recipe: Recipe, data: Dataset, run_dir: str | Path, members: int, seed: int = 0,
+                   limit: int | None = None, callbacks=(), verbose=None) -> None:
+    """Train `members` models that differ only in seed (seed, seed+1, …) on one shared split."""
+    recipe = recipe.validated()
+    run_dir = Path(run_dir)
+    _new_run(run_dir, recipe, data, seed, seed, limit, ensemble=members)
+    for i in range(members):
+        log.info("ensemble member %d of %d", i + 1, members)
+        train(recipe, data, member_dir(run_dir, i), seed + i, limit, callbacks, verbose, split_seed=seed)
 
 
 def _spec_text(data: Dataset) -> str:
@@ -203,10 +236,28 @@ def load_config(run_dir: str | Path) -> dict:
     return read_json(path)
 
 
-def resume(run_dir: str | Path, data: Dataset | None = None, callbacks=(), verbose=None) -> keras.Model:
-    """Continue a run from its last finished epoch, with the recipe, data, seed and split it began with."""
+def resume(run_dir: str | Path, data: Dataset | None = None, callbacks=(), verbose=None) -> None:
+    """Continue a killed run (or ensemble) from its last finished epoch, with the recipe, data, seeds and
+    split it began with."""
     run_dir = Path(run_dir)
     config = load_config(run_dir)
+    if not config.get("ensemble"):
+        _resume_single(run_dir, config, data, callbacks, verbose)
+        return
+    data = data or load_dataset(config["data"], with_test=False)
+    recipe = Recipe.from_dict(config["recipe"])
+    for i, member in enumerate(run_members(run_dir)):
+        if (member / MODEL).exists():
+            continue
+        if (member / STATE).exists():
+            _resume_single(member, load_config(member), data, callbacks, verbose)
+        else:
+            shutil.rmtree(member, ignore_errors=True)  # killed before its first epoch finished
+            train(recipe, data, member, config["seed"] + i, config["limit"], callbacks, verbose,
+                  split_seed=config["split_seed"])
+
+
+def _resume_single(run_dir: Path, config: dict, data: Dataset | None, callbacks, verbose) -> None:
     recipe = Recipe.from_dict(config["recipe"])
     state_path = run_dir / STATE
     if not state_path.exists():
@@ -215,9 +266,9 @@ def resume(run_dir: str | Path, data: Dataset | None = None, callbacks=(), verbo
     if state["epochs_done"] >= recipe.epochs and (run_dir / MODEL).exists():
         raise ModelError(f"{run_dir}: the run already finished all {recipe.epochs} epochs")
     data = data or load_dataset(config["data"], with_test=False)
-    arrays = split_data(data, recipe.val_fraction, config["seed"], config["limit"])
+    arrays = split_data(data, recipe.val_fraction, config["split_seed"], config["limit"])
     _trim_history(run_dir, state["epochs_done"])
     model = keras.models.load_model(run_dir / CHECKPOINT)
     log.info("resuming %s at epoch %d of %d", run_dir, state["epochs_done"] + 1, recipe.epochs)
-    return _fit(model, recipe, run_dir, arrays, config["seed"], state["epochs_done"], state.get("annealer"),
-                callbacks, verbose)
+    _fit(model, recipe, run_dir, arrays, config["seed"], state["epochs_done"], state.get("annealer"),
+         callbacks, verbose)

@@ -10,12 +10,19 @@ import argparse
 import importlib
 import logging
 import os
+import pkgutil
 import sys
 
 from digitrec import __version__
 from digitrec.errors import DigitrecError
 
-COMMANDS = ("train", "evaluate", "submit", "predict", "serve", "export")
+# Subcommands are the `*_cmd` modules of this package, listed in --help in this order (others after).
+ORDER = ("train", "evaluate", "submit", "predict", "serve", "export")
+
+
+def commands() -> list[str]:
+    found = {m.name.removesuffix("_cmd") for m in pkgutil.iter_modules(__path__) if m.name.endswith("_cmd")}
+    return sorted(found, key=lambda name: (ORDER.index(name) if name in ORDER else len(ORDER), name))
 
 
 def _quiet_backend() -> None:
@@ -29,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"digitrec {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
+    for name in commands():
         module = importlib.import_module(f"digitrec.cli.{name}_cmd")
         module.add_parser(sub).set_defaults(handler=module.run)
     return parser

@@ -1,0 +1,59 @@
+# Every target creates/uses .venv itself: `make run` and `make test` work on a fresh clone.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# The main job's data: the Kaggle files beside the repo when present (CI, this project's machines),
+# otherwise MNIST, downloaded into the user cache. Override: make run DATA=mnist:/path/to/idx
+KAGGLE_DIR ?= ../shared/data/kaggle-digit-recognizer
+DATA   ?= $(if $(wildcard $(KAGGLE_DIR)/train.csv*),kaggle:$(KAGGLE_DIR),mnist)
+PRESET ?= fast
+RUN    ?= runs/main
+KAGGLE_TEST := $(firstword $(wildcard $(KAGGLE_DIR)/test.csv.gz $(KAGGLE_DIR)/test.csv))
+
+.PHONY: setup run test browser bench bench-quick serve clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(STAMP)
+
+## train → evaluate → submission + report, into $(RUN)
+run: setup
+	rm -rf $(RUN)
+	$(BIN)/digitrec train --data $(DATA) --preset $(PRESET) --out $(RUN)
+	$(BIN)/digitrec evaluate $(RUN)
+ifneq ($(KAGGLE_TEST),)
+	$(BIN)/digitrec submit $(RUN) --test $(KAGGLE_TEST) --output $(RUN)/submission.csv
+else
+	@echo "no Kaggle test.csv in $(KAGGLE_DIR): skipping the submission (MNIST run evaluated on t10k)"
+endif
+	@echo "report: $(RUN)/report.md"
+
+# Debian's Chromium for the browser test of the drawing page (Playwright cannot download browsers here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: sudo apt-get install chromium (browser tests will skip)"; fi; }
+
+test: setup browser
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python benchmarks/time_to_accuracy.py --presets seed,fast,best --seeds 0
+	$(BIN)/python benchmarks/time_to_accuracy.py --presets fast,best --seeds 0,1,2 --name final_accuracy
+	$(BIN)/python benchmarks/throughput.py
+
+bench-quick: setup
+	$(BIN)/python benchmarks/time_to_accuracy.py --quick
+	$(BIN)/python benchmarks/throughput.py --quick
+
+serve: setup
+	$(BIN)/digitrec serve
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,129 @@
+"""Time to accuracy and final accuracy of the presets on MNIST, on this machine, in one process.
+
+Each preset trains on MNIST train (54,000 images; 6,000 held out for validation, which is all any recipe
+selects on) and is scored on the MNIST test set after every epoch; scoring time is excluded from the clock.
+Prints wall seconds until test accuracy first reaches each threshold and the ratio to `seed`.
+
+    python benchmarks/time_to_accuracy.py                      # seed, fast, best, seed 0
+    python benchmarks/time_to_accuracy.py --presets fast,best --seeds 0,1,2
+    python benchmarks/time_to_accuracy.py --quick              # fast only, a few minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(__file__))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from _common import data_spec, peak_rss_mib, write_result  # noqa: E402
+
+from digitrec import recipes, train  # noqa: E402
+from digitrec.data import load_dataset  # noqa: E402
+from digitrec.data.prepare import normalize  # noqa: E402
+from digitrec.predict import Predictor  # noqa: E402
+
+THRESHOLDS = (0.99, 0.995, 0.996, 0.997)
+
+
+class TestAccuracyClock(keras.callbacks.Callback):
+    """Scores the test set after each epoch, with the scoring time kept off the training clock."""
+
+    def __init__(self, x_test, y_test):
+        super().__init__()
+        self.x_test, self.y_test = normalize(x_test), y_test
+        self.train_seconds = 0.0
+        self.curve: list[dict] = []
+
+    def on_train_begin(self, logs=None):
+        self.mark = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.train_seconds += time.perf_counter() - self.mark
+        probs = Predictor([self.model], "bench").predict_proba(self.x_test)
+        acc = float((probs.argmax(1) == self.y_test).mean())
+        self.curve.append({"epoch": epoch + 1, "seconds": round(self.train_seconds, 1), "test_accuracy": acc,
+                           "val_accuracy": float(logs.get("val_accuracy", float("nan")))})
+        print(f"    epoch {epoch + 1}: {self.train_seconds:6.0f} s  test {acc:.4%}", flush=True)
+        self.mark = time.perf_counter()
+
+
+def run_one(preset: str, seed: int, data, epochs: int | None, workdir: str) -> dict:
+    recipe = recipes.get(preset)
+    if epochs:
+        recipe = recipe.replace(epochs=epochs)
+    clock = TestAccuracyClock(data.x_test, data.y_test)
+    run_dir = os.path.join(workdir, f"{preset}-{seed}")
+    model = train.train(recipe, data, run_dir, seed=seed, callbacks=[clock], verbose=0)
+    # The run's final model is what a user gets (EMA weights swapped in, if the recipe uses them).
+    final_probs = Predictor([model], preset).predict_proba(data.x_test)
+    reached = {f"{t:.1%}": next((c["seconds"] for c in clock.curve if c["test_accuracy"] >= t), None)
+               for t in THRESHOLDS}
+    return {"preset": preset, "seed": seed, "epochs": recipe.epochs, "recipe": recipe.to_dict(),
+            "train_seconds": round(clock.train_seconds, 1), "time_to_accuracy": reached,
+            "final_test_accuracy": float((final_probs.argmax(1) == data.y_test).mean()),
+            "final_probs": final_probs, "curve": clock.curve}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", default="seed,fast,best")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--epochs", type=int, help="override every preset's epochs (exploration only)")
+    parser.add_argument("--quick", action="store_true", help="fast preset, seed 0 only")
+    parser.add_argument("--name", default=None, help="results file name (default from the presets)")
+    args = parser.parse_args()
+    presets = ["fast"] if args.quick else args.presets.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
+
+    data = load_dataset(data_spec("mnist"))
+    runs = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for preset in presets:
+            for seed in seeds:
+                print(f"{preset} seed {seed}", flush=True)
+                runs.append(run_one(preset, seed, data, args.epochs, workdir))
+
+    base = next((r for r in runs if r["preset"] == "seed"), None)
+    print(f"\n{'preset':8} {'seed':>4} {'train s':>8} " + " ".join(f"{t:>7.1%}" for t in THRESHOLDS)
+          + f" {'final':>8} {'×seed':>6}")
+    for r in runs:
+        cells = " ".join(f"{v:7.0f}" if v is not None else "      -" for v in r["time_to_accuracy"].values())
+        ratio = f"{base['train_seconds'] / r['train_seconds']:6.1f}" if base else "     -"
+        print(f"{r['preset']:8} {r['seed']:>4} {r['train_seconds']:8.0f} {cells} {r['final_test_accuracy']:8.4%} {ratio}")
+
+    summary = {}
+    for preset in presets:
+        group = [r for r in runs if r["preset"] == preset]
+        accs = [r["final_test_accuracy"] for r in group]
+        entry = {"seeds": [r["seed"] for r in group], "mean": statistics.mean(accs),
+                 "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+                 "mean_train_seconds": statistics.mean(r["train_seconds"] for r in group)}
+        if len(group) > 1:
+            ensemble = np.mean([r["final_probs"] for r in group], axis=0)
+            entry["ensemble_test_accuracy"] = float((ensemble.argmax(1) == data.y_test).mean())
+        summary[preset] = entry
+        extra = f", ensemble of {len(group)}: {entry['ensemble_test_accuracy']:.4%}" if len(group) > 1 else ""
+        print(f"{preset}: final test accuracy {entry['mean']:.4%} ± {entry['std']:.4%} over {len(group)} "
+              f"seed(s), {entry['mean_train_seconds']:.0f} s each{extra}")
+
+    for r in runs:
+        del r["final_probs"]
+    name = args.name or "time_to_accuracy" + ("_quick" if args.quick else "")
+    write_result(name, {
+        "command": "python benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:]),
+        "data": "MNIST train (54,000 train / 6,000 validation, stratified, split seed = run seed); "
+                "scored on MNIST t10k after every epoch, scoring excluded from the clock",
+        "summary": summary, "runs": runs, "peak_rss_mib": round(peak_rss_mib()),
+    })
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""Recipes and models: the seed is exactly the original; every preset builds and learns on real data."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from digitrec import models, recipes, train
+from digitrec.data.prepare import normalize, one_hot
+from digitrec.errors import ConfigError
+from digitrec.predict import Predictor
+from digitrec.recipes import Recipe
+
+
+def test_seed_model_matches_the_original_summary():
+    model = models.build("seed")
+    assert model.count_params() == 887_530
+    kinds = [type(layer).__name__ for layer in model.layers]
+    assert kinds == ["Conv2D", "Conv2D", "MaxPooling2D", "Dropout", "Conv2D", "Conv2D", "MaxPooling2D", "Dropout",
+                     "Flatten", "Dense", "Dropout", "Dense", "Activation"]
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [(c.filters, c.kernel_size, c.padding) for c in convs] == [
+        (32, (5, 5), "same"), (32, (5, 5), "same"), (64, (3, 3), "same"), (64, (3, 3), "same")]
+    assert [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)] == [0.25, 0.25, 0.5]
+
+
+def test_seed_recipe_is_the_original():
+    seed = recipes.get("seed")
+    assert (seed.epochs, seed.batch_size, seed.val_fraction) == (30, 86, 0.1)
+    model = train.build_model(seed, steps_per_epoch=10)
+    opt = model.optimizer
+    assert isinstance(opt, keras.optimizers.RMSprop)
+    assert (float(opt.learning_rate), opt.rho, opt.epsilon) == pytest.approx((1e-3, 0.9, 1e-8))
+    assert (seed.plateau.monitor, seed.plateau.patience, seed.plateau.factor, seed.plateau.min_lr) == \
+        ("val_accuracy", 3, 0.5, 1e-5)
+    assert (seed.augmentation.rotation, seed.augmentation.zoom, seed.augmentation.shift) == (10, 0.1, 0.1)
+    assert model.layers[0].name == "augment"  # identity at inference, so the net itself is the original
+
+
+def test_recipe_round_trips_through_a_dict():
+    for recipe in recipes.PRESETS.values():
+        assert Recipe.from_dict(recipe.to_dict()) == recipe
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"epochs": 0}, "at least 1"), ({"schedule": "zigzag"}, "unknown schedule"),
+    ({"optimizer": "lion2"}, "unknown optimizer"), ({"precision": "int4"}, "unknown precision"),
+    ({"val_fraction": 0.0}, "val_fraction must be > 0"), ({"val_fraction": 1.0}, "val_fraction must be in"),
+])
+def test_invalid_recipes_are_rejected(change, message):
+    with pytest.raises(ConfigError, match=message):
+        recipes.get("seed").replace(**change).validated()
+
+
+def test_unknown_preset_and_model_are_config_errors():
+    with pytest.raises(ConfigError, match="unknown preset"):
+        recipes.get("turbo")
+    with pytest.raises(ConfigError, match="unknown model"):
+        models.build("resnet1000")
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("preset", sorted(recipes.PRESETS))
+def test_every_preset_learns_on_real_data(preset, mnist):
+    """A few hundred steps' worth of real digits: validation loss must fall well below its start."""
+    recipe = recipes.get(preset)
+    x, y = normalize(mnist.x_train[:2048]), one_hot(mnist.y_train[:2048])
+    x_val, y_val = normalize(mnist.x_test[:1000]), one_hot(mnist.y_test[:1000])
+    keras.utils.set_random_seed(0)
+    model = train.build_model(recipe.replace(epochs=2), steps_per_epoch=2048 // recipe.batch_size)
+    before = model.evaluate(x_val, y_val, verbose=0, return_dict=True)
+    model.fit(x, y, batch_size=recipe.batch_size, epochs=2, verbose=0)
+    after = model.evaluate(x_val, y_val, verbose=0, return_dict=True)
+    assert after["loss"] < 0.5 * before["loss"]
+    assert after["accuracy"] > 0.8 > before["accuracy"]
+
+
+@pytest.fixture(scope="module")
+def small_trained_model(mnist):
+    keras.utils.set_random_seed(1)
+    model = train.build_model(recipes.get("fast").replace(epochs=1), steps_per_epoch=16)
+    model.fit(normalize(mnist.x_train[:2048]), one_hot(mnist.y_train[:2048]), batch_size=128, epochs=1, verbose=0)
+    return model
+
+
+@pytest.mark.shared_data
+def test_bfloat16_and_float32_agree_on_a_fixed_model(small_trained_model, mnist, tmp_path):
+    """The same weights run under the mixed_bfloat16 policy give the float32 answers (within bf16 noise)."""
+    images = mnist.x_test[:1000]
+    fp32 = Predictor([small_trained_model], "fp32").predict_proba(images)
+    bf16_model = train.build_model(recipes.get("fast").replace(precision="mixed_bfloat16"), steps_per_epoch=1)
+    bf16_model.set_weights(small_trained_model.get_weights())
+    assert bf16_model.layers[1].compute_dtype == "bfloat16"
+    bf16 = Predictor([bf16_model], "bf16").predict_proba(images)
+    assert np.abs(fp32 - bf16).max() < 0.1
+    assert (fp32.argmax(1) == bf16.argmax(1)).mean() >= 0.99
+
+
+@pytest.mark.shared_data
+def test_an_ensemble_of_identical_members_equals_one_member(small_trained_model, mnist):
+    images = mnist.x_test[:500]
+    one = Predictor([small_trained_model], "one").predict_proba(images)
+    three = Predictor([small_trained_model] * 3, "three").predict_proba(images)
+    np.testing.assert_allclose(three, one, atol=1e-6)
+    assert np.allclose(one.sum(axis=1), 1.0, atol=1e-5)
