@@ -68,7 +68,12 @@ def model_files(source: str | os.PathLike) -> list[Path]:
 
 
 def load_predictor(source: str | os.PathLike | None = None) -> Predictor:
-    """Load a model file, a run directory or an ensemble run directory; None means the bundled model."""
+    """Load a model file, a run directory or an ensemble run directory; None means the bundled model.
+    An exported `.onnx` file runs on ONNX Runtime, without TensorFlow."""
+    if source is not None and Path(source).suffix == ".onnx":
+        from digitrec.onnx_predictor import load_onnx_predictor  # noqa: PLC0415
+
+        return load_onnx_predictor(source)
     import keras  # noqa: PLC0415 (keeps `digitrec --help` and the ONNX path free of the Keras import)
 
     from digitrec import augment  # noqa: F401,PLC0415 (registers the custom layer for loading)

@@ -1,0 +1,39 @@
+"""digitrec export: a run or .keras model as ONNX (for ONNX Runtime) or a TensorFlow SavedModel."""
+
+from __future__ import annotations
+
+import argparse
+
+from digitrec.cli import positive_int
+
+FORMATS = ("onnx", "savedmodel")  # digitrec.export.FORMATS, repeated so `--help` needs no Keras import
+DEFAULT_OPSET = 17
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "export", help="export a model to ONNX or a TensorFlow SavedModel",
+        description="Export a run directory, an ensemble run directory (one graph averaging its members) or a "
+                    ".keras file. The export takes float32 images (batch, 28, 28, 1) scaled to [0, 1] as "
+                    "'images' and returns float32 'probabilities' (batch, 10); OUTPUT.json beside it records "
+                    "the source, tensor names, versions and SHA-256.")
+    parser.add_argument("source", metavar="RUN_DIR_OR_MODEL", help="run directory or .keras file")
+    parser.add_argument("--format", choices=FORMATS, default="onnx", help="default: onnx")
+    parser.add_argument("--output", "-o", metavar="PATH",
+                        help="default: model.onnx / model_savedmodel in the run directory, or beside the .keras file")
+    parser.add_argument("--opset", type=positive_int, default=DEFAULT_OPSET,
+                        help=f"ONNX opset, 13–18 (default {DEFAULT_OPSET})")
+    parser.add_argument("--force", action="store_true", help="replace an existing output")
+    return parser
+
+
+def run(args) -> int:
+    from digitrec.export import export_model, metadata_path, read_metadata
+
+    output = export_model(args.source, args.format, args.output, opset=args.opset, force=args.force)
+    meta = read_metadata(output)
+    kind = f"ONNX opset {meta['opset']}" if args.format == "onnx" else "TensorFlow SavedModel"
+    members = f", ensemble of {meta['members']}" if meta["members"] > 1 else ""
+    print(f"wrote {output} ({kind}{members}; images → probabilities; sha256 {meta['sha256'][:12]}…), "
+          f"metadata {metadata_path(output)}")
+    return 0

@@ -1,0 +1,225 @@
+"""Export a trained model for serving without digitrec: ONNX (for ONNX Runtime) or a TensorFlow SavedModel.
+
+Both formats are written from one inference graph: float32 images (batch, 28, 28, 1) in [0, 1] named
+`images` → float32 softmax (batch, 10) named `probabilities`. A mixed_bfloat16 model is exported in
+float32 (its weights are float32 already; ONNX Runtime has no bfloat16 convolutions on CPU), so exported
+outputs match the Keras model up to bfloat16 rounding. An ensemble run directory (member-*/model.keras)
+exports as a single graph averaging its members, as `digitrec.predict.Predictor` does.
+
+Next to each export goes `<output>.json`: source, format, opset, tensor names, versions and a SHA-256.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Iterator
+
+import keras
+
+from digitrec import __version__
+from digitrec.errors import ConfigError, DigitrecError, ModelError
+from digitrec.fileio import read_json, write_json
+from digitrec.predict import load_predictor
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("onnx", "savedmodel")
+DEFAULT_OPSET = 17  # tf2onnx 1.17 converts up to opset 18; 17 loads in every ONNX Runtime since 1.13
+INPUT_NAME, OUTPUT_NAME = "images", "probabilities"
+INPUT_SHAPE = (None, 28, 28, 1)
+
+
+def default_output(source: str | os.PathLike, fmt: str) -> Path:
+    """`model.onnx` / `model_savedmodel` inside a run directory, else beside the .keras file."""
+    source = Path(source)
+    base = source / "model" if source.is_dir() else source.with_suffix("")
+    return base.with_name(base.name + (".onnx" if fmt == "onnx" else "_savedmodel"))
+
+
+def metadata_path(output: str | os.PathLike) -> Path:
+    output = Path(output)
+    return output.with_name(output.name + ".json")
+
+
+def read_metadata(output: str | os.PathLike) -> dict:
+    return read_json(metadata_path(output))
+
+
+def inference_model(source: str | os.PathLike) -> tuple[keras.Model, dict]:
+    """The model (or the member-averaging ensemble) behind `source` as one float32 Keras model, plus facts
+    about the source for the metadata."""
+    if Path(source).suffix == ".onnx":
+        raise ModelError(f"{source}: already an ONNX model; export from the run directory or .keras file")
+    members = load_predictor(source).models
+    precisions = sorted({layer.dtype_policy.name for m in members for layer in m.layers})
+    members = [_float32(m) for m in members]
+    if len(members) == 1:
+        model = members[0]
+    else:
+        images = keras.Input(INPUT_SHAPE[1:], name=INPUT_NAME)
+        for index, member in enumerate(members):
+            member.name = f"member_{index}"  # nested models must have unique names in the ensemble graph
+        model = keras.Model(images, keras.layers.Average()([m(images) for m in members]), name="ensemble")
+    return model, {"members": len(members), "source_precision": precisions}
+
+
+def _float32(model: keras.Model) -> keras.Model:
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+    clone = keras.models.clone_model(
+        model, clone_function=lambda layer: layer.__class__.from_config({**layer.get_config(), "dtype": "float32"}))
+    clone.set_weights(model.get_weights())
+    return clone
+
+
+def export_model(source: str | os.PathLike, fmt: str = "onnx", output: str | os.PathLike | None = None,
+                 opset: int = DEFAULT_OPSET, force: bool = False) -> Path:
+    """Export `source` (a .keras file, a run directory or an ensemble run directory) to `output`
+    (default: `default_output`) atomically, and write its metadata JSON beside it. Returns `output`."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
+    output = Path(output) if output is not None else default_output(source, fmt)
+    if output.exists() and not force:
+        raise DigitrecError(f"{output}: already exists (use --force to replace it)")
+    if fmt == "onnx" and not 13 <= opset <= 18:
+        raise ConfigError(f"ONNX opset must be between 13 and 18, got {opset}")
+    model, facts = inference_model(source)
+    started = time.perf_counter()
+    with _atomic_output(output, directory=fmt == "savedmodel") as tmp:
+        details = _write_onnx(model, tmp, opset) if fmt == "onnx" else _write_savedmodel(model, tmp)
+    log.debug("exported %s to %s in %.1f s", source, output, time.perf_counter() - started)
+    write_json(metadata_path(output), {
+        "format": fmt, "path": output.name, "source": str(source), **facts, **details,
+        "input": {"name": INPUT_NAME, "shape": ["batch", *INPUT_SHAPE[1:]], "dtype": "float32",
+                  "range": [0.0, 1.0]},
+        "output": {"name": OUTPUT_NAME, "shape": ["batch", 10], "dtype": "float32"},
+        "versions": _versions(fmt),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+    return output
+
+
+def _signature() -> list:
+    return [keras.InputSpec(shape=INPUT_SHAPE, dtype="float32", name=INPUT_NAME)]
+
+
+def _write_onnx(model: keras.Model, path: Path, opset: int) -> dict:
+    try:
+        import onnx  # noqa: PLC0415 (optional: the [export] extra)
+        import tf2onnx  # noqa: F401,PLC0415 (Keras converts through it)
+    except ImportError as exc:
+        raise ConfigError(f"ONNX export needs {exc.name}: pip install 'digitrec[export]'") from None
+    with warnings.catch_warnings(), _quiet("tf2onnx"):
+        warnings.simplefilter("ignore", FutureWarning)  # Keras' numpy-2 patch of tf2onnx touches np.object
+        model.export(str(path), format="onnx", input_signature=_signature(), opset_version=opset, verbose=False)
+    graph = onnx.load(str(path))
+    _name_io(graph)
+    onnx.checker.check_model(graph)
+    onnx.save(graph, str(path))
+    return {"opset": opset, "sha256": _sha256(path)}
+
+
+def _name_io(graph) -> None:
+    """Give the ONNX graph stable tensor names and a named batch dimension (tf2onnx emits `args_0`,
+    `Identity:0` and `unk__N`)."""
+    renames = {graph.graph.input[0].name: INPUT_NAME, graph.graph.output[0].name: OUTPUT_NAME}
+    for node in graph.graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
+    for value in (graph.graph.input[0], graph.graph.output[0]):
+        value.name = renames[value.name]
+        value.type.tensor_type.shape.dim[0].dim_param = "batch"
+
+
+def _write_savedmodel(model: keras.Model, path: Path) -> dict:
+    import tensorflow as tf  # noqa: PLC0415
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serve", lambda images: {OUTPUT_NAME: model(images, training=False)},
+        input_signature=[tf.TensorSpec(INPUT_SHAPE, tf.float32, name=INPUT_NAME)],
+    )
+    with _quiet("tensorflow"):
+        archive.write_out(str(path), verbose=False)
+    return {"signature": "serving_default", "endpoint": "serve", "sha256": _sha256(path)}
+
+
+def _sha256(path: Path) -> str:
+    """Of a file; of a directory: over its files' relative paths and contents, in sorted order."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _versions(fmt: str) -> dict:
+    import tensorflow as tf  # noqa: PLC0415
+
+    found = {"digitrec": __version__, "keras": keras.__version__, "tensorflow": tf.__version__}
+    if fmt == "onnx":
+        import onnx  # noqa: PLC0415
+        import tf2onnx  # noqa: PLC0415
+
+        found.update(tf2onnx=tf2onnx.__version__, onnx=onnx.__version__)
+    return found
+
+
+@contextlib.contextmanager
+def _atomic_output(target: Path, directory: bool) -> Iterator[Path]:
+    """Yield a temporary file or directory beside `target`; on success it replaces whatever `target` was."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix, suffix = f".{target.name}.", f".partial{target.suffix}"
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=target.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
+        os.close(fd)
+        tmp = Path(name)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod((0o777 if directory else 0o666) & ~umask)  # mkstemp/mkdtemp make it private; exports are shared
+    try:
+        yield tmp
+        if target.exists() and (directory or target.is_dir()):
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)  # a directory cannot replace another in one rename; keep the gap tiny
+            os.replace(tmp, target)
+            _remove(old)
+        else:
+            os.replace(tmp, target)
+    finally:
+        _remove(tmp)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Silence a converter's INFO chatter unless digitrec runs verbose."""
+    logger = logging.getLogger(logger_name)
+    previous = logger.level
+    if not log.isEnabledFor(logging.DEBUG):
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
