@@ -27,7 +27,7 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def build(name: str, preprocessing: tuple = (), dtype_policy: str | None = None) -> keras.Model:
+def build(name: str, preprocessing: tuple = (), dtype_policy: str | None = None, **model_args) -> keras.Model:
     """Build a registered architecture as a Sequential model, `preprocessing` layers (e.g. training
     augmentation, identity at inference) first. The output softmax stays float32 under mixed precision."""
     if name not in _REGISTRY:
@@ -36,7 +36,7 @@ def build(name: str, preprocessing: tuple = (), dtype_policy: str | None = None)
     if dtype_policy:
         keras.config.set_dtype_policy(dtype_policy)
     try:
-        return keras.Sequential([keras.Input(INPUT_SHAPE), *preprocessing, *_REGISTRY[name]()], name=name)
+        return keras.Sequential([keras.Input(INPUT_SHAPE), *preprocessing, *_REGISTRY[name](**model_args)], name=name)
     finally:
         keras.config.set_dtype_policy(previous)
 
@@ -69,12 +69,12 @@ def _conv_bn(filters: int, size: int, strides: int = 1, padding: str = "valid") 
 
 
 @register("deotte")
-def deotte_cnn() -> list:
-    """Chris Deotte's Kaggle net: 32C3-32C3-32C5S2-64C3-64C3-64C5S2-128C4 with BN and dropout 0.4."""
+def deotte_cnn(dropout: float = 0.4) -> list:
+    """Chris Deotte's Kaggle net: 32C3-32C3-32C5S2-64C3-64C3-64C5S2-128C4 with BN (dropout 0.4 there)."""
     return [
-        *_conv_bn(32, 3), *_conv_bn(32, 3), *_conv_bn(32, 5, 2, "same"), layers.Dropout(0.4),
-        *_conv_bn(64, 3), *_conv_bn(64, 3), *_conv_bn(64, 5, 2, "same"), layers.Dropout(0.4),
-        *_conv_bn(128, 4), layers.Flatten(), layers.Dropout(0.4),
+        *_conv_bn(32, 3), *_conv_bn(32, 3), *_conv_bn(32, 5, 2, "same"), layers.Dropout(dropout),
+        *_conv_bn(64, 3), *_conv_bn(64, 3), *_conv_bn(64, 5, 2, "same"), layers.Dropout(dropout),
+        *_conv_bn(128, 4), layers.Flatten(), layers.Dropout(dropout),
         *_softmax_output(),
     ]
 

@@ -34,6 +34,7 @@ class Recipe:
     model: str
     epochs: int
     batch_size: int
+    model_args: dict = field(default_factory=dict)  # keyword arguments of the model builder
     optimizer: str = "rmsprop"  # rmsprop | adam | adamw | sgd
     learning_rate: float = 1e-3
     optimizer_args: dict = field(default_factory=dict)
@@ -89,8 +90,8 @@ PRESETS: dict[str, Recipe] = {
     ),
     # Measured on the 2-core CPU (README, "Results"): BN + stride-2 convs, one-cycle Adam, label smoothing.
     "fast": Recipe(
-        name="fast", model="deotte", epochs=5, batch_size=128, optimizer="adam", learning_rate=3e-3,
-        schedule="onecycle", label_smoothing=0.1,
+        name="fast", model="deotte", model_args={"dropout": 0.2}, epochs=6, batch_size=128, optimizer="adam",
+        learning_rate=3e-3, schedule="onecycle", warmup_fraction=0.15, label_smoothing=0.1,
     ),
     "best": Recipe(
         name="best", model="deotte", epochs=20, batch_size=64, optimizer="adam", learning_rate=2e-3,

@@ -63,7 +63,7 @@ def build_model(recipe: Recipe, steps_per_epoch: int, seed: int | None = None) -
     """The recipe's architecture, augmentation in front, compiled with its optimizer and loss."""
     aug = recipe.augmentation
     pre = (RandomAffine(aug.rotation, aug.zoom, aug.shift, seed=seed, name="augment"),) if aug else ()
-    model = models.build(recipe.model, pre, dtype_policy=recipe.precision)
+    model = models.build(recipe.model, pre, dtype_policy=recipe.precision, **recipe.model_args)
     model.compile(
         optimizer=_optimizer(recipe, steps_per_epoch),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
