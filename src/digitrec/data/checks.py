@@ -21,6 +21,12 @@ def _first_bad_cell(frame: pd.DataFrame, bad: pd.DataFrame) -> tuple[int, str]:
     return row_pos, col
 
 
+def _cell(frame: pd.DataFrame, row_pos: int, column: str):
+    """The cell as a plain Python value, so messages read `-1`, not numpy's `np.int64(-1)`."""
+    value = frame[column].iloc[row_pos]
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _where(source: str, row_pos: int, column: str) -> str:
     # Data row numbers are 1-based; the file line adds the header line.
     return f"{source}: row {row_pos + 1} (line {row_pos + 2}), column {column!r}"
@@ -41,16 +47,16 @@ def check_frame(frame: pd.DataFrame, source: str, lo: int, hi: int) -> np.ndarra
     non_numeric = numeric.isna()
     if non_numeric.to_numpy().any():
         row, col = _first_bad_cell(frame, non_numeric)
-        raise DataError(f"{_where(source, row, col)}: not a number: {frame.iloc[row][col]!r}")
+        raise DataError(f"{_where(source, row, col)}: not a number: {_cell(frame, row, col)!r}")
     values = numeric.to_numpy(dtype=np.float64)
     fractional = pd.DataFrame(values != np.round(values), columns=frame.columns)
     if fractional.to_numpy().any():
         row, col = _first_bad_cell(frame, fractional)
-        raise DataError(f"{_where(source, row, col)}: not an integer: {frame.iloc[row][col]!r}")
+        raise DataError(f"{_where(source, row, col)}: not an integer: {_cell(frame, row, col)!r}")
     out_of_range = pd.DataFrame((values < lo) | (values > hi), columns=frame.columns)
     if out_of_range.to_numpy().any():
         row, col = _first_bad_cell(frame, out_of_range)
-        raise DataError(f"{_where(source, row, col)}: value {frame.iloc[row][col]!r} outside {lo}–{hi}")
+        raise DataError(f"{_where(source, row, col)}: value {_cell(frame, row, col)!r} outside {lo}–{hi}")
     return values.astype(np.int64)
 
 
