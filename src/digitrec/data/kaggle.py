@@ -58,9 +58,11 @@ def read_kaggle_csv(path: str | os.PathLike, labelled: bool | None = None) -> tu
     if columns != expected:
         wrong = next((i for i, (a, b) in enumerate(zip(columns, expected)) if a != b), min(len(columns), len(expected)))
         found = columns[wrong] if wrong < len(columns) else "<end of header>"
+        wanted = expected[wrong] if wrong < len(expected) else "<end of header>"
+        layout = "label, pixel0 … pixel783" if has_label else "pixel0 … pixel783"
         raise DataError(
-            f"{source}: header has {len(columns)} columns, expected {len(expected)} "
-            f"({expected[0]}, pixel0 … pixel783); column {wrong + 1} is {found!r}"
+            f"{source}: header has {len(columns)} columns, expected {len(expected)} ({layout}); "
+            f"column {wrong + 1} is {found!r}, expected {wanted!r}"
         )
     frame.columns = expected
 
