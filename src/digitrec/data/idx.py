@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import struct
 import zlib
@@ -77,7 +78,7 @@ def decode_idx(payload: bytes, name: str = "<bytes>") -> np.ndarray:
         raise DataError(f"{name}: truncated IDX header ({len(payload)} bytes, needs {header_size})")
     dims = struct.unpack(f">{ndim}I", payload[4:header_size])
     dtype = _DTYPES[code]
-    expected = header_size + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = header_size + math.prod(dims) * dtype.itemsize  # Python ints: a crafted header cannot wrap
     if len(payload) != expected:
         raise DataError(
             f"{name}: header says {'×'.join(map(str, dims))} items ({expected} bytes) "
