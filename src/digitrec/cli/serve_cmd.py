@@ -1,0 +1,70 @@
+"""digitrec serve: the draw-a-digit page and the REST API (FastAPI under uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+
+from digitrec.cli import positive_int
+from digitrec.errors import ConfigError
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port 0–65535 (0: any free port)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0–65535, got {value}")
+    return value
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    parser = sub.add_parser("serve", help="serve the draw-a-digit page and the prediction API",
+                            description="Serve a page where you draw or upload a digit and see the model's "
+                                        "guess, plus a REST API (POST /api/predict, GET /api/health; "
+                                        "docs at /docs). Needs the [serve] extra.")
+    parser.add_argument("--model", metavar="M",
+                        help="a .keras file, a run directory or an ensemble run directory (default: the "
+                             "bundled model)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default: 127.0.0.1; 0.0.0.0 exposes it to the network)")
+    parser.add_argument("--port", type=port_number, default=8000, help="port (default: 8000; 0: any free one)")
+    parser.add_argument("--max-upload-mb", type=positive_int, default=5, metavar="N",
+                        help="reject request bodies over N MiB with 413 (default: 5)")
+    return parser
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket before the slow model load, so a busy port fails at once, in one line;
+    uvicorn then serves on this very socket."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)  # connections queue from now on, so the URL printed below works at once
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def run(args) -> int:
+    try:
+        import uvicorn
+
+        from digitrec.serve import create_app
+    except ImportError as exc:
+        raise ConfigError(f"digitrec serve needs the [serve] extra ({exc.name} is missing): "
+                          "pip install 'digitrec[serve]'") from None
+
+    sock = _listen(args.host, args.port)
+    with sock:
+        app = create_app(model_source=args.model, max_upload_bytes=args.max_upload_mb * 1024 * 1024)
+        host, port = sock.getsockname()[:2]
+        url_host = f"[{host}]" if ":" in host else host
+        print(f"digitrec: serving model {app.state.predictor.name!r} at http://{url_host}:{port}/ "
+              "(Ctrl+C to stop)", flush=True)
+        uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[sock])
+    return 0

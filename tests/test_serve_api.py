@@ -1,0 +1,307 @@
+"""The REST API of `digitrec serve`, through FastAPI's TestClient, with the real bundled model; and the
+`digitrec serve` command itself."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from digitrec.cli import main as cli_main  # noqa: E402
+from digitrec.predict import load_predictor  # noqa: E402
+from digitrec.serve import DEFAULT_MAX_UPLOAD_BYTES, create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return load_predictor()
+
+
+@pytest.fixture(scope="module")
+def client(predictor):
+    with TestClient(create_app(predictor)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def one_per_class(mnist, predictor):
+    """For each digit 0–9, the first MNIST test image of it that the model recognises with ≥ 90% confidence
+    from its own pixels: the test is about the path to the model, not about the model's hard cases."""
+    probabilities = predictor.predict_proba(mnist.x_test[:500])
+    confident = (probabilities.argmax(axis=1) == mnist.y_test[:500]) & (probabilities.max(axis=1) >= 0.9)
+    return [(mnist.x_test[int(np.argmax(confident & (mnist.y_test[:500] == digit)))], digit) for digit in range(10)]
+
+
+def png_bytes(image: np.ndarray | Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def as_scan(image: np.ndarray) -> Image.Image:
+    """An MNIST digit as a user might upload it: dark ink on light paper, enlarged, in colour, JPEG'd."""
+    paper = Image.fromarray(255 - image).resize((196, 196), Image.Resampling.BICUBIC)
+    return Image.merge("RGB", (paper, paper, paper.point(lambda v: v * 0.9)))
+
+
+def check_prediction(response, expected_digit: int, model_name: str) -> dict:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["digit"] == expected_digit
+    assert len(body["probabilities"]) == 10
+    assert body["probabilities"][body["digit"]] == pytest.approx(body["confidence"])
+    assert sum(body["probabilities"]) == pytest.approx(1.0, abs=1e-4)
+    assert body["confidence"] == max(body["probabilities"])
+    assert body["model"] == model_name
+    return body
+
+
+# ---------------------------------------------------------------------------------------------- good requests
+
+
+def test_health(client, predictor):
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.json()["model"] == predictor.name
+    assert response.json()["max_upload_bytes"] == DEFAULT_MAX_UPLOAD_BYTES
+
+
+@pytest.mark.shared_data
+def test_pixels_are_used_as_is(client, predictor, one_per_class):
+    """28×28 pixels skip the image pipeline: the API answers exactly what the predictor says."""
+    for image, digit in one_per_class:
+        body = check_prediction(client.post("/api/predict", json={"pixels": image.tolist()}), digit, predictor.name)
+        np.testing.assert_allclose(body["probabilities"], predictor.predict_proba(image[np.newaxis])[0], atol=1e-6)
+
+
+ENCODINGS = {
+    "base64 PNG": lambda image: {"json": {"image": base64.b64encode(png_bytes(image)).decode()}},
+    "PNG data URL": lambda image: {
+        "json": {"image": "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()}},
+    "multipart PNG": lambda image: {"files": {"file": ("digit.png", png_bytes(image), "image/png")}},
+    "multipart JPEG scan, dark on light": lambda image: {
+        "files": {"file": ("scan.jpg", png_bytes(as_scan(image), "JPEG"), "image/jpeg")}},
+}
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_real_digits_in_every_encoding(client, predictor, one_per_class, encoding):
+    for image, digit in one_per_class:
+        check_prediction(client.post("/api/predict", **ENCODINGS[encoding](image)), digit, predictor.name)
+
+
+class ThreadCheckingPredictor:
+    """The real predictor, noting whether each call ran on the event loop (it must not: it blocks)."""
+
+    def __init__(self, predictor):
+        self.predictor, self.name, self.calls_on_event_loop, self.calls = predictor, predictor.name, 0, 0
+
+    def predict_proba(self, images, **kwargs):
+        try:
+            asyncio.get_running_loop()
+            self.calls_on_event_loop += 1
+        except RuntimeError:
+            pass
+        self.calls += 1
+        return self.predictor.predict_proba(images, **kwargs)
+
+
+@pytest.mark.shared_data
+def test_inference_runs_off_the_event_loop(predictor, one_per_class):
+    checking = ThreadCheckingPredictor(predictor)
+    image, digit = one_per_class[3]
+    with TestClient(create_app(checking)) as test_client:
+        startup_calls = checking.calls
+        check_prediction(test_client.post("/api/predict", json={"pixels": image.tolist()}), digit, predictor.name)
+        check_prediction(test_client.post("/api/predict", files={"file": ("d.png", png_bytes(image))}), digit,
+                         predictor.name)
+    assert checking.calls == startup_calls + 2
+    assert checking.calls_on_event_loop == 0
+
+
+def test_openapi_documents_the_api(client):
+    spec = client.get("/openapi.json").json()
+    predict = spec["paths"]["/api/predict"]["post"]
+    assert set(predict["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+    assert set(predict["requestBody"]["content"]["application/json"]["schema"]["properties"]) == {"pixels", "image"}
+    assert predict["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Prediction")
+    assert {"413", "415", "422"} <= set(predict["responses"])
+    assert set(spec["components"]["schemas"]["Prediction"]["properties"]) == {
+        "digit", "confidence", "probabilities", "model"}
+    assert "/api/health" in spec["paths"]
+    assert client.get("/docs").status_code == 200
+
+
+def test_page_and_its_assets_are_served_and_self_contained(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for element_id in ("canvas", "clear", "file-input", "prediction", "confidence", "probabilities"):
+        assert f'id="{element_id}"' in page.text
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
+    assert {"/static/app.js", "/static/style.css"} <= set(assets)
+    for asset in assets:
+        response = client.get(asset)
+        assert response.status_code == 200, asset
+        # The page must work offline: nothing may be fetched from another host.
+        assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", response.text), asset
+    assert not re.search(r"(?:src|href)=\"(?:https?:)?//", page.text)
+
+
+# ---------------------------------------------------------------------------------------------- bad requests
+
+
+def blank_png() -> bytes:
+    return png_bytes(Image.new("RGB", (120, 90), (250, 250, 250)))
+
+
+def chunks(data: bytes, size: int = 64 * 1024):
+    for start in range(0, len(data), size):
+        yield data[start:start + size]
+
+
+BAD_REQUESTS = {
+    # name: (request keyword arguments, status, a phrase the detail must contain)
+    "garbage bytes": ({"files": {"file": ("x.png", os.urandom(2000), "image/png")}}, 422, "not an image"),
+    "truncated PNG": ({"files": {"file": ("x.png", png_bytes(np.full((28, 28), 200, np.uint8))[:60])}},
+                      422, "x.png"),
+    "empty file": ({"files": {"file": ("empty.png", b"", "image/png")}}, 422, "empty"),
+    "blank image": ({"files": {"file": ("blank.png", blank_png(), "image/png")}}, 422, "no ink"),
+    "no file field": ({"files": {"upload": ("d.png", blank_png(), "image/png")}}, 422, "file: missing"),
+    "wrong shape": ({"json": {"pixels": [[0] * 28] * 27}}, 422, "pixels"),
+    "ragged rows": ({"json": {"pixels": [[0] * 28] * 27 + [[0] * 5]}}, 422, "pixels[27]"),
+    "value over 255": ({"json": {"pixels": [[0] * 28] * 5 + [[0] * 3 + [256] + [0] * 24] + [[0] * 28] * 22}},
+                       422, "pixels[5][3]"),
+    "negative value": ({"json": {"pixels": [[-1] * 28] * 28}}, 422, "greater than or equal to 0"),
+    "fractional value": ({"json": {"pixels": [[0.5] * 28] * 28}}, 422, "integer"),
+    "no ink in pixels": ({"json": {"pixels": [[0] * 28] * 28}}, 422, "no ink"),
+    "bad base64": ({"json": {"image": "this is *not* base64"}}, 422, "base64"),
+    "base64 of garbage": ({"json": {"image": base64.b64encode(b"GIF89a but not really").decode()}}, 422,
+                          "not an image"),
+    "data URL without base64": ({"json": {"image": "data:image/png,%89PNG"}}, 422, "base64"),
+    "both fields": ({"json": {"pixels": [[0] * 28] * 28, "image": "AAAA"}}, 422, "exactly one"),
+    "no field": ({"json": {}}, 422, "exactly one"),
+    "unknown field": ({"json": {"digits": [1]}}, 422, "digits"),
+    "malformed JSON": ({"content": b'{"pixels": [[0, 1,', "headers": {"content-type": "application/json"}},
+                       422, "JSON"),
+    "JSON not an object": ({"json": [[0] * 28] * 28}, 422, "object"),
+    "malformed multipart": ({"content": b"--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nxx",
+                             "headers": {"content-type": "multipart/form-data; boundary=b"}}, 422, "file"),
+    "wrong content type": ({"content": b"\x89PNG", "headers": {"content-type": "image/png"}}, 415, "image/png"),
+    "no content type": ({"content": b"{}"}, 415, "content type"),
+    "oversized body": ({"content": b"0" * (DEFAULT_MAX_UPLOAD_BYTES + 1),
+                        "headers": {"content-type": "application/json"}}, 413, "limit"),
+    "oversized upload": ({"files": {"file": ("big.png", b"0" * DEFAULT_MAX_UPLOAD_BYTES, "image/png")}}, 413,
+                         "limit"),
+}
+
+
+def check_error(response, status: int, phrase: str) -> None:
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and "\n" not in detail and "Traceback" not in detail
+    assert phrase.lower() in detail.lower()
+
+
+@pytest.mark.parametrize("name", BAD_REQUESTS)
+def test_bad_requests_get_a_clear_4xx(client, name):
+    kwargs, status, phrase = BAD_REQUESTS[name]
+    check_error(client.post("/api/predict", **kwargs), status, phrase)
+
+
+def test_oversized_body_without_a_length_is_cut_off(client):
+    """A chunked body declares no length: the limit is enforced as the bytes arrive."""
+    response = client.post("/api/predict", content=chunks(b" " * (DEFAULT_MAX_UPLOAD_BYTES + 10)),
+                           headers={"content-type": "application/json"})
+    assert "content-length" not in response.request.headers
+    check_error(response, 413, "limit")
+
+
+def test_upload_limit_is_configurable(predictor):
+    with TestClient(create_app(predictor, max_upload_bytes=1000)) as small:
+        assert small.get("/api/health").json()["max_upload_bytes"] == 1000
+        assert small.post("/api/predict", files={"file": ("d.png", os.urandom(1200))}).status_code == 413
+        assert small.post("/api/predict", files={"file": ("d.png", os.urandom(100))}).status_code == 422
+
+
+class FailingAfterStartPredictor:
+    """The real predictor until start-up is done, then broken, as a bug in inference would be."""
+
+    def __init__(self, predictor):
+        self.predictor, self.name, self.started = predictor, predictor.name, False
+
+    def predict_proba(self, images, **kwargs):
+        if self.started:
+            raise RuntimeError("inference bug")
+        self.started = True
+        return self.predictor.predict_proba(images, **kwargs)
+
+
+def test_a_server_bug_is_a_json_500_without_a_traceback(predictor):
+    app = create_app(FailingAfterStartPredictor(predictor))
+    with TestClient(app, raise_server_exceptions=False) as broken:
+        response = broken.post("/api/predict", json={"pixels": [[255] * 28] * 28})
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error (RuntimeError); see the server log"}
+
+
+def test_other_methods_and_paths(client):
+    assert client.get("/api/predict").status_code == 405
+    assert client.get("/api/nothing").status_code == 404
+    assert client.get("/static/missing.js").status_code == 404
+
+
+# ---------------------------------------------------------------------------------------------- the command
+
+
+def test_serve_reports_a_busy_port_in_one_line(capsys):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert cli_main(["serve", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("digitrec: error: cannot listen on 127.0.0.1:") and err.count("\n") == 1
+
+
+def test_serve_reports_a_bad_model_in_one_line(tmp_path, capsys):
+    assert cli_main(["serve", "--port", "0", "--model", str(tmp_path / "missing.keras")]) == 1
+    err = capsys.readouterr().err
+    assert "missing.keras" in err and err.count("\n") == 1
+
+
+def test_serve_rejects_a_bad_port():
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["serve", "--port", "70000"])
+    assert exit_info.value.code == 2
+
+
+def test_serve_command_prints_its_url_and_serves(tmp_path):
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        process = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", "0"],
+                                   stdout=subprocess.PIPE, stderr=stderr, text=True)
+    try:
+        line = process.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert match, f"no URL in {line!r}; stderr: {log.read_text()[-2000:]}"
+        with urllib.request.urlopen(f"{match.group(0)}api/health", timeout=30) as response:
+            assert response.status == 200
+            assert b'"model":"bundled"' in response.read()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

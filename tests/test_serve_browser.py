@@ -1,0 +1,209 @@
+"""The draw-a-digit page in a real browser: headless Chromium (Debian's /usr/bin/chromium) driven by
+Playwright, against the real server (uvicorn in a thread) and the real bundled model.
+
+Digits are drawn with mouse events by painting real MNIST test digits onto the canvas, row by row, with the
+page's own brush, so what the model sees went through the whole path: pointer events → canvas → PNG → API
+→ image pipeline → model → page."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("DIGITREC_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+INK_LEVEL = 128  # MNIST pixels at least this bright are painted
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    from digitrec.predict import load_predictor
+
+    return load_predictor()
+
+
+@pytest.fixture(scope="module")
+def server_url(predictor):
+    pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
+    import uvicorn
+
+    from digitrec.serve import create_app
+
+    app = create_app(predictor)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    sock.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
+        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set DIGITREC_CHROMIUM)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser, server_url):
+    contexts = []
+
+    def open_(width: int = 1024, height: int = 800):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        # The browser logs every 4xx as a console error too; those are answers, not script errors.
+        page.on("console", lambda message: message.type == "error" and "Failed to load resource" not in message.text
+                and errors.append(message.text))
+        page.goto(server_url)
+        page.wait_for_function("document.getElementById('model-name').textContent !== ''")
+        page.js_errors = errors
+        return page
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def one_per_class(mnist, predictor):
+    """For each digit 0–9, the first MNIST test image of it that the model recognises with ≥ 90% confidence
+    from its own pixels: the test is about the path to the model, not about the model's hard cases."""
+    probabilities = predictor.predict_proba(mnist.x_test[:500])
+    confident = (probabilities.argmax(axis=1) == mnist.y_test[:500]) & (probabilities.max(axis=1) >= 0.9)
+    return [(mnist.x_test[int(np.argmax(confident & (mnist.y_test[:500] == digit)))], digit) for digit in range(10)]
+
+
+def draw_mnist_digit(page, image: np.ndarray) -> None:
+    """Paint the digit's ink pixels onto the canvas with the mouse: one stroke per horizontal run of ink."""
+    box = page.locator("#canvas").bounding_box()
+    cell = box["width"] / image.shape[1]
+
+    def at(row: float, col: float) -> tuple[float, float]:
+        return box["x"] + (col + 0.5) * cell, box["y"] + (row + 0.5) * cell
+
+    for row, line in enumerate(image >= INK_LEVEL):
+        edges = np.diff(np.concatenate([[0], line.astype(np.int8), [0]]))
+        for start, end in zip(np.nonzero(edges == 1)[0], np.nonzero(edges == -1)[0]):
+            page.mouse.move(*at(row, start))
+            page.mouse.down()
+            page.mouse.move(*at(row, end - 1), steps=2)
+            page.mouse.up()
+
+
+def shown_prediction(page) -> str:
+    """The digit the page shows once every prediction request has been answered."""
+    page.wait_for_selector('#result[aria-busy="false"]', timeout=15_000)
+    return page.inner_text("#prediction")
+
+
+def canvas_ink(page) -> int:
+    return page.evaluate("""() => {
+        const canvas = document.getElementById('canvas');
+        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        let ink = 0;
+        for (let i = 0; i < data.length; i += 4) ink += data[i] > 127;
+        return ink;
+    }""")
+
+
+def test_page_renders_its_parts(open_page):
+    page = open_page()
+    assert page.title().startswith("digitrec")
+    assert page.locator("#canvas").is_visible()
+    assert page.locator("#clear").is_visible()
+    assert page.locator("#probabilities li").count() == 10
+    assert page.inner_text("#prediction") == "–"
+    assert page.inner_text("#model-name").startswith("Model:")
+    assert page.js_errors == []
+
+
+@pytest.mark.shared_data
+def test_drawn_digits_are_recognised(open_page, one_per_class):
+    page = open_page()
+    for image, digit in one_per_class:
+        page.click("#clear")
+        draw_mnist_digit(page, image)
+        assert shown_prediction(page) == str(digit), f"drew a {digit}"
+        assert page.inner_text("#confidence").endswith("%")
+        top_bars = page.locator("#probabilities li.top")
+        assert top_bars.count() == 1 and top_bars.get_attribute("data-digit") == str(digit)
+    assert page.js_errors == []
+
+
+@pytest.mark.shared_data
+def test_drawing_works_at_phone_width(open_page, one_per_class):
+    page = open_page(width=320, height=640)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320, "the page scrolls sideways"
+    assert page.locator("#canvas").bounding_box()["width"] < 280  # shown scaled down: coordinates must follow
+    image, digit = one_per_class[4]
+    draw_mnist_digit(page, image)
+    assert shown_prediction(page) == str(digit)
+    assert page.js_errors == []
+
+
+@pytest.mark.shared_data
+def test_clear_empties_the_canvas_and_the_result(open_page, one_per_class):
+    page = open_page()
+    draw_mnist_digit(page, one_per_class[7][0])
+    assert shown_prediction(page) == "7"
+    assert canvas_ink(page) > 0
+    page.click("#clear")
+    assert canvas_ink(page) == 0
+    assert page.inner_text("#prediction") == "–"
+    assert page.locator("#probabilities li.top").count() == 0
+
+
+def test_a_tap_leaves_a_dot(open_page):
+    page = open_page()
+    box = page.locator("#canvas").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    assert canvas_ink(page) > 100  # a round dot of the brush's width (canvas drops zero-length strokes)
+    shown_prediction(page)
+    assert page.js_errors == []
+
+
+@pytest.mark.shared_data
+def test_uploaded_photo_is_recognised(open_page, one_per_class, tmp_path):
+    image, digit = one_per_class[2]
+    photo = tmp_path / "two.jpg"
+    Image.fromarray(255 - image).resize((300, 300), Image.Resampling.BICUBIC).save(photo, "JPEG")
+    page = open_page()
+    page.set_input_files("#file-input", str(photo))
+    assert shown_prediction(page) == str(digit)
+    assert page.locator("#upload-preview").is_visible()
+
+
+def test_upload_of_a_non_image_shows_the_servers_reason(open_page, tmp_path):
+    not_an_image = tmp_path / "notes.txt"
+    not_an_image.write_text("seven")
+    page = open_page()
+    page.set_input_files("#file-input", str(not_an_image))
+    assert shown_prediction(page) == "?"
+    assert "not an image" in page.inner_text("#status")
+
