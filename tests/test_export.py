@@ -152,8 +152,11 @@ def test_mixed_bfloat16_model_exports_in_float32(model_file, test_images, keras_
     from digitrec import augment  # noqa: F401
 
     original = keras.models.load_model(model_file, compile=False)
-    to_bf16 = lambda layer: layer.__class__.from_config(  # noqa: E731
-        {**layer.get_config(), "dtype": "float32" if layer is original.layers[-1] else "mixed_bfloat16"})
+
+    def to_bf16(layer):  # as models.build does under mixed precision: all but the final softmax
+        dtype = "float32" if layer is original.layers[-1] else "mixed_bfloat16"
+        return layer.__class__.from_config({**layer.get_config(), "dtype": dtype})
+
     mixed = keras.models.clone_model(original, clone_function=to_bf16)
     mixed.set_weights(original.get_weights())
     mixed.save(tmp_path / "mixed.keras")

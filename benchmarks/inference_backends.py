@@ -1,0 +1,146 @@
+"""Keras (TensorFlow) vs ONNX Runtime inference of the same model through digitrec's Predictor interface:
+throughput at batch 1000 on the 10,000 MNIST test images, per-image latency at batch 1, and the cost of
+importing + loading each path in a fresh process (the ONNX path never imports TensorFlow).
+
+    python benchmarks/inference_backends.py [--model MODEL.keras|RUN_DIR] [--batch1-images 500] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(__file__))
+
+import numpy as np  # noqa: E402
+from _common import data_spec, write_result  # noqa: E402
+
+from digitrec.data import load_dataset  # noqa: E402
+from digitrec.predict import BUNDLED_MODEL, load_predictor  # noqa: E402
+
+COLD_START = textwrap.dedent("""
+    import json, sys, time
+
+    def peak_rss_mib():  # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec
+        line = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+
+    start = time.perf_counter()
+    import numpy as np
+    from digitrec.predict import load_predictor
+    predictor = load_predictor(sys.argv[1])
+    loaded = time.perf_counter()
+    predictor.predict_proba(np.zeros((1, 28, 28), np.uint8))
+    first = time.perf_counter()
+    print(json.dumps({"import_and_load_s": loaded - start, "first_prediction_s": first - loaded,
+                      "tensorflow_imported": "tensorflow" in sys.modules,
+                      "peak_rss_mib": peak_rss_mib()}))
+""")
+
+
+def cold_start(source: Path) -> dict:
+    """Import + load + first prediction in a fresh interpreter (median of 2)."""
+    runs = []
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-c", COLD_START, str(source)], capture_output=True, text=True,
+                                check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        runs.append(json.loads(result.stdout.strip().splitlines()[-1]))
+    runs.sort(key=lambda r: r["import_and_load_s"])
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in runs[0].items()}
+
+
+def throughput(predictor, images: np.ndarray, batch_size: int, repeats: int) -> dict:
+    predictor.predict_proba(images[:batch_size], batch_size=batch_size)  # warm-up (graph tracing, allocations)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        probs = predictor.predict_proba(images, batch_size=batch_size)
+        times.append(time.perf_counter() - start)
+    best = min(times)
+    return {"batch_size": batch_size, "images": len(images), "repeats": repeats, "best_s": round(best, 3),
+            "median_s": round(statistics.median(times), 3), "images_per_s": round(len(images) / best),
+            "latency_per_batch_ms": round(best / -(-len(images) // batch_size) * 1000, 3)}, probs
+
+
+def single_image_latency(predictor, images: np.ndarray) -> dict:
+    predictor.predict_proba(images[:1], batch_size=1)
+    latencies = []
+    for image in images:
+        start = time.perf_counter()
+        predictor.predict_proba(image[None], batch_size=1)
+        latencies.append(time.perf_counter() - start)
+    ms = np.array(latencies) * 1000
+    return {"batch_size": 1, "images": len(images), "images_per_s": round(len(images) / ms.sum() * 1000),
+            "latency_ms_p50": round(float(np.percentile(ms, 50)), 3),
+            "latency_ms_p95": round(float(np.percentile(ms, 95)), 3), "latency_ms_mean": round(float(ms.mean()), 3)}
+
+
+def versions() -> dict:
+    import keras  # noqa: PLC0415
+    import onnxruntime  # noqa: PLC0415
+    import tensorflow as tf  # noqa: PLC0415
+
+    return {"keras": keras.__version__, "tensorflow": tf.__version__, "onnxruntime": onnxruntime.__version__}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=BUNDLED_MODEL, help="default: the bundled model")
+    parser.add_argument("--batch1-images", type=int, default=500, help="images timed one by one (default 500)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed passes at batch 1000 (default 2)")
+    args = parser.parse_args()
+    if not args.model.exists():
+        raise SystemExit(f"{args.model}: not found; pass --model MODEL.keras or a run directory")
+
+    from digitrec.export import export_model  # noqa: PLC0415
+
+    data = load_dataset(data_spec("mnist"))
+    images, labels = data.x_test, data.y_test
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path = export_model(args.model, "onnx", Path(tmp) / "model.onnx")
+        backends = {"keras": args.model, "onnxruntime": onnx_path}
+        results = {}
+        for name, source in backends.items():
+            predictor = load_predictor(source)
+            big, probs = throughput(predictor, images, 1000, args.repeats)
+            results[name] = {"batch_1000": big, "batch_1": single_image_latency(predictor, images[:args.batch1_images]),
+                             "accuracy": float((probs.argmax(1) == labels).mean()), "cold_start": cold_start(source)}
+            results[name]["_probs"] = probs
+            print(f"{name:12s} batch 1000: {big['images_per_s']:>7,} img/s   batch 1: "
+                  f"{results[name]['batch_1']['images_per_s']:>6,} img/s, p50 "
+                  f"{results[name]['batch_1']['latency_ms_p50']:.2f} ms   import+load "
+                  f"{results[name]['cold_start']['import_and_load_s']:.2f} s "
+                  f"(tensorflow imported: {results[name]['cold_start']['tensorflow_imported']})")
+    keras_res, ort_res = results["keras"], results["onnxruntime"]
+    agreement = {"argmax_identical": float((keras_res["_probs"].argmax(1) == ort_res["_probs"].argmax(1)).mean()),
+                 "max_abs_diff": float(np.abs(keras_res.pop("_probs") - ort_res.pop("_probs")).max())}
+    ratios = {
+        "batch_1000_throughput": round(ort_res["batch_1000"]["images_per_s"] / keras_res["batch_1000"]["images_per_s"], 2),
+        "batch_1_throughput": round(ort_res["batch_1"]["images_per_s"] / keras_res["batch_1"]["images_per_s"], 2),
+        "import_and_load_speedup": round(keras_res["cold_start"]["import_and_load_s"]
+                                         / ort_res["cold_start"]["import_and_load_s"], 2),
+    }
+    print(f"onnxruntime / keras: batch 1000 ×{ratios['batch_1000_throughput']}, batch 1 ×{ratios['batch_1_throughput']}, "
+          f"import+load ×{ratios['import_and_load_speedup']} faster; argmax identical on "
+          f"{agreement['argmax_identical']:.2%}, max |Δp| {agreement['max_abs_diff']:.1e}")
+    write_result("inference_backends", {
+        "command": "python benchmarks/inference_backends.py" + ("" if args.model == BUNDLED_MODEL else " --model M"),
+        "model": "bundled" if args.model == BUNDLED_MODEL else args.model.name,
+        "data": f"MNIST t10k (10,000 images); batch 1 on the first {args.batch1_images}",
+        "interface": "digitrec Predictor.predict_proba (uint8 in, normalisation included), no TTA",
+        "load_average_1m": round(os.getloadavg()[0], 2), "versions": versions(),
+        "results": results, "onnxruntime_over_keras": ratios, "agreement": agreement,
+    })
+
+
+if __name__ == "__main__":
+    main()
