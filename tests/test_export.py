@@ -186,6 +186,13 @@ def test_cli_errors_are_one_line(model_file, onnx_file, tmp_path, capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
+def test_cli_choices_match_the_library():  # the CLI repeats them so that `--help` needs no Keras import
+    from digitrec import export
+    from digitrec.cli import export_cmd
+
+    assert (export_cmd.FORMATS, export_cmd.DEFAULT_OPSET) == (export.FORMATS, export.DEFAULT_OPSET)
+
+
 def test_force_replaces_an_existing_export(model_file, tmp_path):
     output = tmp_path / "model_savedmodel"
     output.mkdir()
