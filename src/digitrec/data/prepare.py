@@ -6,7 +6,6 @@ Labels are one-hot float32, as in the seed notebook; it is what lets a recipe us
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 NUM_CLASSES = 10
 
@@ -24,4 +23,6 @@ def split(images: np.ndarray, labels: np.ndarray, val_fraction: float, seed: int
     """Stratified train/validation split; returns x_train, x_val, y_train, y_val (inputs untouched)."""
     if val_fraction <= 0:
         return images, images[:0], labels, labels[:0]
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 (slow import, needed only to train)
+
     return train_test_split(images, labels, test_size=val_fraction, random_state=seed, stratify=labels)
