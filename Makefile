@@ -43,11 +43,14 @@ browser:
 test: setup browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The full measurements behind the README's results (about 1 h 45 min on the 2-core CPU).
 bench: setup
-	$(BIN)/python benchmarks/time_to_accuracy.py --presets seed,fast,best --seeds 0
-	$(BIN)/python benchmarks/time_to_accuracy.py --presets fast,best --seeds 0,1,2 --name final_accuracy
+	$(BIN)/python benchmarks/time_to_accuracy.py --runs fast:0,best:0,seed:0,fast:1,fast:2,best:1,best:2
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/inference_backends.py
+	$(BIN)/python benchmarks/seed_recipe.py
 
+# A few minutes: the fast preset's time to accuracy, and throughput on 10,000 images.
 bench-quick: setup
 	$(BIN)/python benchmarks/time_to_accuracy.py --quick
 	$(BIN)/python benchmarks/throughput.py --quick

@@ -72,35 +72,9 @@ def run_one(preset: str, seed: int, data, epochs: int | None, workdir: str) -> d
             "final_probs": final_probs, "curve": clock.curve}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", default="seed,fast,best")
-    parser.add_argument("--seeds", default="0")
-    parser.add_argument("--epochs", type=int, help="override every preset's epochs (exploration only)")
-    parser.add_argument("--quick", action="store_true", help="fast preset, seed 0 only")
-    parser.add_argument("--name", default=None, help="results file name (default from the presets)")
-    args = parser.parse_args()
-    presets = ["fast"] if args.quick else args.presets.split(",")
-    seeds = [int(s) for s in args.seeds.split(",")]
-
-    data = load_dataset(data_spec("mnist"))
-    runs = []
-    with tempfile.TemporaryDirectory() as workdir:
-        for preset in presets:
-            for seed in seeds:
-                print(f"{preset} seed {seed}", flush=True)
-                runs.append(run_one(preset, seed, data, args.epochs, workdir))
-
-    base = next((r for r in runs if r["preset"] == "seed"), None)
-    print(f"\n{'preset':8} {'seed':>4} {'train s':>8} " + " ".join(f"{t:>7.1%}" for t in THRESHOLDS)
-          + f" {'final':>8} {'×seed':>6}")
-    for r in runs:
-        cells = " ".join(f"{v:7.0f}" if v is not None else "      -" for v in r["time_to_accuracy"].values())
-        ratio = f"{base['train_seconds'] / r['train_seconds']:6.1f}" if base else "     -"
-        print(f"{r['preset']:8} {r['seed']:>4} {r['train_seconds']:8.0f} {cells} {r['final_test_accuracy']:8.4%} {ratio}")
-
+def summarize(runs: list[dict], y_test: np.ndarray) -> dict:
     summary = {}
-    for preset in presets:
+    for preset in dict.fromkeys(r["preset"] for r in runs):
         group = [r for r in runs if r["preset"] == preset]
         accs = [r["final_test_accuracy"] for r in group]
         entry = {"seeds": [r["seed"] for r in group], "mean": statistics.mean(accs),
@@ -108,21 +82,60 @@ def main() -> None:
                  "mean_train_seconds": statistics.mean(r["train_seconds"] for r in group)}
         if len(group) > 1:
             ensemble = np.mean([r["final_probs"] for r in group], axis=0)
-            entry["ensemble_test_accuracy"] = float((ensemble.argmax(1) == data.y_test).mean())
+            entry["ensemble_test_accuracy"] = float((ensemble.argmax(1) == y_test).mean())
         summary[preset] = entry
-        extra = f", ensemble of {len(group)}: {entry['ensemble_test_accuracy']:.4%}" if len(group) > 1 else ""
-        print(f"{preset}: final test accuracy {entry['mean']:.4%} ± {entry['std']:.4%} over {len(group)} "
+    return summary
+
+
+def print_tables(runs: list[dict], summary: dict) -> None:
+    base = next((r for r in runs if r["preset"] == "seed"), None)
+    print(f"\n{'preset':8} {'seed':>4} {'train s':>8} " + " ".join(f"{t:>7.1%}" for t in THRESHOLDS)
+          + f" {'final':>8} {'seed÷':>6}")
+    for r in runs:
+        cells = " ".join(f"{v:7.0f}" if v is not None else "      -" for v in r["time_to_accuracy"].values())
+        ratio = f"{base['train_seconds'] / r['train_seconds']:6.1f}" if base else "     -"
+        print(f"{r['preset']:8} {r['seed']:>4} {r['train_seconds']:8.0f} {cells} {r['final_test_accuracy']:8.4%} {ratio}")
+    for preset, entry in summary.items():
+        extra = (f", ensemble of {len(entry['seeds'])}: {entry['ensemble_test_accuracy']:.4%}"
+                 if "ensemble_test_accuracy" in entry else "")
+        print(f"{preset}: final test accuracy {entry['mean']:.4%} ± {entry['std']:.4%} over {len(entry['seeds'])} "
               f"seed(s), {entry['mean_train_seconds']:.0f} s each{extra}")
 
-    for r in runs:
-        del r["final_probs"]
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", default="seed,fast,best")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--runs", help="explicit PRESET:SEED list, run in this order (overrides --presets/--seeds)")
+    parser.add_argument("--epochs", type=int, help="override every preset's epochs (exploration only)")
+    parser.add_argument("--quick", action="store_true", help="fast preset, seed 0 only")
+    parser.add_argument("--name", default=None, help="results file name (default from the presets)")
+    args = parser.parse_args()
+    if args.quick:
+        plan = [("fast", 0)]
+    elif args.runs:
+        plan = [(p, int(s)) for p, s in (item.split(":") for item in args.runs.split(","))]
+    else:
+        plan = [(p, int(s)) for p in args.presets.split(",") for s in args.seeds.split(",")]
     name = args.name or "time_to_accuracy" + ("_quick" if args.quick else "")
-    write_result(name, {
-        "command": "python benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:]),
-        "data": "MNIST train (54,000 train / 6,000 validation, stratified, split seed = run seed); "
-                "scored on MNIST t10k after every epoch, scoring excluded from the clock",
-        "summary": summary, "runs": runs, "peak_rss_mib": round(peak_rss_mib()),
-    })
+
+    data = load_dataset(data_spec("mnist"))
+    runs = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for preset, seed in plan:
+            print(f"{preset} seed {seed}", flush=True)
+            runs.append(run_one(preset, seed, data, args.epochs, workdir))
+            summary = summarize(runs, data.y_test)
+            # Written after every run, so a long sweep that is cut short still leaves its measurements.
+            write_result(name, {
+                "command": "python benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:]),
+                "data": "MNIST train (54,000 train / 6,000 validation, stratified, split seed = run seed); "
+                        "scored on MNIST t10k after every epoch, scoring excluded from the clock",
+                "complete": len(runs) == len(plan), "summary": summary,
+                "runs": [{k: v for k, v in r.items() if k != "final_probs"} for r in runs],
+                "peak_rss_mib": round(peak_rss_mib()),
+            })
+    print_tables(runs, summary)
 
 
 if __name__ == "__main__":

@@ -94,8 +94,8 @@ PRESETS: dict[str, Recipe] = {
         learning_rate=3e-3, schedule="onecycle", warmup_fraction=0.15, label_smoothing=0.1,
     ),
     "best": Recipe(
-        name="best", model="deotte", epochs=20, batch_size=64, optimizer="adam", learning_rate=2e-3,
-        schedule="onecycle", label_smoothing=0.1,
+        name="best", model="deotte", model_args={"dropout": 0.4}, epochs=20, batch_size=128, optimizer="adam",
+        learning_rate=3e-3, schedule="onecycle", warmup_fraction=0.15, label_smoothing=0.1,
     ),
 }
 
