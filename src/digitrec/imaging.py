@@ -171,12 +171,13 @@ def _find_ink(grey: np.ndarray) -> _Ink:
     bright = 1.0 - smooth if _ink_is_dark(smooth) else smooth
     residual = bright - _background(bright)
 
-    sample = residual[::2, ::2]  # statistics of the bulk of the pixels need not see all of them
-    centre = float(np.median(sample))
-    noise = max(1.4826 * float(np.median(np.abs(sample - centre))), 1e-3)
-    threshold = max(_otsu(sample), 3.0 * noise, _MIN_CONTRAST / 2)
-    mask = residual > threshold
-    contrast = float(np.median(residual[mask])) - centre if mask.any() else 0.0
+    sample = residual[::2, ::2]  # statistics of many pixels need not see all of them
+    split = max(_otsu(sample), _MIN_CONTRAST / 2)
+    paper = sample[sample <= split]
+    paper_level = float(np.median(paper)) if paper.size else 0.0
+    noise = max(1.4826 * float(np.median(np.abs(paper - paper_level))) if paper.size else 0.0, 1e-3)
+    mask = residual > max(split, paper_level + 3.0 * noise)
+    contrast = float(np.median(residual[mask])) - paper_level if mask.any() else 0.0
     if contrast < max(_MIN_CONTRAST, _MIN_SNR * noise):
         raise DataError("no ink found (blank, uniform or noise-only image)")
 
@@ -191,16 +192,22 @@ def _find_ink(grey: np.ndarray) -> _Ink:
     # Grey levels as in MNIST: stroke cores saturate, edges keep their anti-aliasing; nothing outside a
     # one-pixel halo around the kept strokes survives (no background texture, no specks).
     core = float(np.percentile(residual[kept_mask], 75))
-    values = np.clip((residual - 2.0 * noise) / max(core - 2.0 * noise, 1e-3), 0.0, 1.0)
+    floor = paper_level + 2.0 * noise
+    values = np.clip((residual - floor) / max(core - floor, 1e-3), 0.0, 1.0)
     values *= _dilate(kept_mask, 1)
     return _Ink(values.astype(np.float32), kept_mask, labels, kept)
 
 
 def _ink_is_dark(grey: np.ndarray) -> bool:
-    """Dark ink on light paper? Ink is a minority of the pixels, so it is the far tail of the grey levels
-    around their median. (The median of the whole image, not a local one: that would follow bold strokes.)"""
-    low, median, high = np.percentile(grey[::2, ::2], [0.5, 50, 99.5])
-    return median - low >= high - median
+    """Dark ink on light paper? The ink is the far tail of the grey levels on one side of the paper's level,
+    taken as the median of the image's outer ring: mostly paper even when bold strokes fill the middle, or
+    touch the edge of a tight crop."""
+    h, w = grey.shape
+    ring = max(1, min(h, w) // 20)
+    border = np.concatenate([grey[:ring].ravel(), grey[-ring:].ravel(), grey[:, :ring].ravel(), grey[:, -ring:].ravel()])
+    paper = float(np.median(border))
+    low, high = np.percentile(grey[::2, ::2], [0.5, 99.5])
+    return paper - low >= high - paper
 
 
 def _background(bright: np.ndarray) -> np.ndarray:
