@@ -14,7 +14,9 @@ and Kaggle CSVs (.csv, .csv.gz) hold 28x28 images and get one answer per image, 
 
 output (stdout): a table; --json: one object per line {"file", "digit", "confidence", "top3": [[digit,
 probability], ...]} plus "index" for images inside IDX/CSV files, "uncertain" when --min-confidence is
-given, and with --multi "digits" and "parts" instead of "digit" and "top3"; --csv: the same with a header.
+given, and with --multi "digits" and "parts" instead of "digit" and "top3"; --csv: a header, then
+file,index,digit,confidence,second,second_confidence,third,third_confidence,uncertain
+(with --multi: file,index,digits,confidence,digit_confidences,uncertain).
 A file that cannot be read is reported on stderr, one line each, never on stdout, so stdout always parses;
 the other files are still answered and the exit code is 1. Answers below --min-confidence are flagged
 ("?" in the table), not dropped, and do not change the exit code.
