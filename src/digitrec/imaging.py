@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageOps
 
 from digitrec.errors import DataError
 
@@ -92,10 +92,6 @@ def load_image(source: str | os.PathLike | bytes | BinaryIO, name: str | None = 
         raise DataError(f"{name}: image too large (possible decompression bomb)") from None
     except Exception as exc:  # noqa: BLE001 (Pillow's decoders raise many types for corrupt data)
         raise DataError(f"{name}: corrupt or truncated image ({type(exc).__name__}: {exc})") from None
-
-
-# Truncated files must be errors, not half-grey images.
-ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 
 # ---------------------------------------------------------------------------------------------- public
