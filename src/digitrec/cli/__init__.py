@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 bad data/model/run (DigitrecError), 2 usage error (argp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -26,9 +27,33 @@ def commands() -> list[str]:
 
 
 def _quiet_backend() -> None:
-    # TensorFlow's C++ start-up chatter (CUDA probing on a CPU machine) is noise to a CLI user.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _start_backend_quietly() -> None:
+    """Start TensorFlow with stderr closed: its C++ start-up lines ("Could not find cuda drivers",
+    "failed call to cuInit: ... ERROR") look like failures to a CLI user on a CPU machine, and TF 2.21
+    prints them before TF_CPP_MIN_LOG_LEVEL takes effect. Python errors still surface (raised, not printed)."""
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    with _stderr_silenced():
+        import tensorflow as tf  # noqa: PLC0415
+
+        tf.config.list_physical_devices()  # device discovery is where the CUDA probing happens
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in commands():
         module = importlib.import_module(f"digitrec.cli.{name}_cmd")
-        module.add_parser(sub).set_defaults(handler=module.run)
+        # A command that can run without Keras/TensorFlow (an ONNX model) says so with needs_backend(args).
+        module.add_parser(sub).set_defaults(handler=module.run,
+                                            needs_backend=getattr(module, "needs_backend", lambda _args: True))
     return parser
 
 
@@ -47,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
+        if args.needs_backend(args):
+            _start_backend_quietly()
         return int(args.handler(args) or 0)
     except DigitrecError as exc:
         print(f"digitrec: error: {exc}", file=sys.stderr)
