@@ -1,7 +1,7 @@
 """Input files → answers: image files (one digit each, or a number of several digits with `multi`), IDX files
 and Kaggle CSVs (one answer per image inside). A bad file becomes a `Failure`; the others are still answered.
 
-Independent of the CLI: a notebook or the server calls `recognize` (files) or `answer_images` (arrays).
+Independent of the CLI: a notebook or the server can call `recognize` directly.
 """
 
 from __future__ import annotations
@@ -101,13 +101,6 @@ def recognize(paths, predictor, *, multi: bool = False, tta: bool = False,
         else:
             results.append(_answer(item.file, probs[0], min_confidence))
     return results
-
-
-def answer_images(images: np.ndarray, predictor, *, name: str = "<image>", tta: bool = False,
-                  min_confidence: float | None = None) -> list[Answer]:
-    """Answers for uint8 (N, 28, 28) images already in MNIST format."""
-    probabilities = predictor.predict_proba(np.asarray(images, dtype=np.uint8), tta=tta)
-    return [_answer(name, p, min_confidence, index=i) for i, p in enumerate(probabilities)]
 
 
 def file_kind(path: Path) -> str:
