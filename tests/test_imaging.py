@@ -79,8 +79,9 @@ def bold_strokes_png(digit, rng):
 
 
 def thin_pen_png(digit, rng):
-    """Only the core of the strokes: a fine pen on a large image (strokes about 1 px after scaling)."""
-    ink = (ink_at(digit, 400) > 0.9).astype(np.float32)
+    """Only the core of the strokes, hard-edged: a fine pen (strokes 1–1.5 px once scaled to 20 px).
+    (Thinner cores than this break MNIST's strokes apart: no longer the same digit.)"""
+    ink = (ink_at(digit, 400) > 0.75).astype(np.float32)
     return encode(grey_image(1 - ink), "PNG")
 
 
@@ -163,10 +164,11 @@ def baseline(predictor, sample):
 
 # ---------------------------------------------------------------------------------------------- accuracy
 
-# Measured on these 200 digits, baseline (original 28×28 digits) 0.97 with a 1-epoch development model:
-# every rendering within 0.01 of it, except bold strokes (0.94; the same bold digits at 28×28 score 0.76,
-# thinning the strokes is what brings them back) and a thin pen (0.96).
-TOLERANCE = {bold_strokes_png: 0.06, thin_pen_png: 0.04}
+# Measured on these 200 digits with the bundled model: baseline (the original 28×28 digits) 1.000, and
+# 1.000 for every rendering except bold strokes 0.975 and the thin pen 0.990. (With a weaker 1-epoch model:
+# baseline 0.975, renderings 0.96–0.985; bold digits fed as 28×28 score 0.76 there: thinning their strokes
+# is what brings them back.)
+TOLERANCE = {bold_strokes_png: 0.05, thin_pen_png: 0.03}
 
 
 @pytest.mark.parametrize("render", RENDERINGS, ids=lambda render: render.__name__)
@@ -175,7 +177,7 @@ def test_rendered_digits_are_read_about_as_well_as_the_originals(render, sample,
     rng = np.random.default_rng(SEED)
     prepared = np.stack([imaging.to_mnist(imaging.load_image(render(digit, rng))) for digit in digits])
     assert prepared.shape == (COUNT, 28, 28) and prepared.dtype == np.uint8
-    assert accuracy(predictor, prepared, labels) >= baseline - TOLERANCE.get(render, 0.025)
+    assert accuracy(predictor, prepared, labels) >= baseline - TOLERANCE.get(render, 0.02)
 
 
 def test_prepared_digits_look_like_mnist(sample):
@@ -292,7 +294,8 @@ def number_image(digits: list[np.ndarray], rng: np.random.Generator) -> bytes:
 
 
 def test_segment_digits_reads_numbers(mnist, predictor):
-    """Measured with the development model: 30 of 30 numbers split into the right count, 29 read right."""
+    """Measured with the bundled model: all 30 numbers split into the right count and read right (with a
+    1-epoch model: 30 and 25)."""
     rng = np.random.default_rng(SEED)
     counted = read = 0
     for _ in range(30):
@@ -303,4 +306,4 @@ def test_segment_digits_reads_numbers(mnist, predictor):
         if len(digits) == len(pick):
             read += np.array_equal(predictor.predict_proba(np.stack(digits)).argmax(axis=1), mnist.y_test[pick])
     assert counted >= 28
-    assert read >= 25
+    assert read >= 27

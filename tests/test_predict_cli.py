@@ -10,11 +10,18 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from test_imaging import (
+    black_on_white_png,
+    chalk_on_board_png,
+    encode,
+    grey_image,
+    number_image,
+    off_centre_blue_pen_jpeg,
+    palette_gif,
+)
 
 from digitrec.cli import main
 from digitrec.data.idx import write_idx
-from test_imaging import (black_on_white_png, chalk_on_board_png, encode, grey_image, number_image,
-                          off_centre_blue_pen_jpeg, palette_gif)
 
 pytestmark = pytest.mark.shared_data
 SEED = 7
@@ -31,9 +38,10 @@ def predictor():
 def inputs(mnist, predictor, tmp_path_factory):
     """Real test digits the model reads surely (so the expected answers are the labels), saved as files:
     four images of different kinds, an IDX file of 3 digits, a Kaggle CSV of 2, and a 4-digit number."""
-    confident = np.max(predictor.predict_proba(mnist.x_test[:200]), axis=1) > 0.99
-    right = predictor.predict_proba(mnist.x_test[:200]).argmax(axis=1) == mnist.y_test[:200]
-    chosen = np.flatnonzero(confident & right)[:13]
+    probabilities = predictor.predict_proba(mnist.x_test[:200])
+    right = probabilities.argmax(axis=1) == mnist.y_test[:200]
+    # The 13 surest right answers (a model trained with label smoothing is never near 1.0 sure).
+    chosen = np.sort(np.argsort(-np.where(right, probabilities.max(axis=1), 0))[:13])
     digits, labels = mnist.x_test[chosen], mnist.y_test[chosen].astype(int)
     folder = tmp_path_factory.mktemp("predict")
     rng = np.random.default_rng(SEED)
@@ -75,7 +83,7 @@ def test_table_answers_every_image_in_every_file(inputs, capsys):
     for row, (file, index, label) in zip(rows, inputs["expected"]):
         name, digit, confidence, *top3 = row.split()
         assert name == (file if index is None else f"{file}[{index}]")
-        assert int(digit) == label and 0.99 < float(confidence) <= 1
+        assert int(digit) == label and 0.5 < float(confidence) <= 1
         assert top3[0] == digit
 
 
@@ -103,10 +111,19 @@ def test_csv_has_a_header_and_one_row_per_image(inputs, capsys):
 
 
 def test_min_confidence_flags_uncertain_answers(inputs, capsys):
-    code, out, _ = predict(capsys, "--json", "--min-confidence", "0.9999", *inputs["files"])
+    _, out, _ = predict(capsys, "--json", *inputs["files"])
+    confidences = sorted({json.loads(line)["confidence"] for line in out.splitlines()})
+    middle = len(confidences) // 2
+    threshold = (confidences[middle - 1] + confidences[middle]) / 2  # between two answers: rounding-proof
+    code, out, _ = predict(capsys, "--json", "--min-confidence", str(threshold), *inputs["files"])
     assert code == 0
     records = [json.loads(line) for line in out.splitlines()]
-    assert all(r["uncertain"] == (r["confidence"] < 0.9999) for r in records)
+    assert all(r["uncertain"] == (r["confidence"] < threshold) for r in records)
+    assert {r["uncertain"] for r in records} == {True, False}
+
+    _, table, _ = predict(capsys, "--min-confidence", str(threshold), *inputs["files"])
+    flagged = [row.split()[1].endswith("?") for row in table.splitlines()[1:]]
+    assert flagged == [r["uncertain"] for r in records]
 
 
 def test_a_bad_file_is_reported_and_the_others_still_answered(inputs, capsys, tmp_path):
