@@ -25,6 +25,16 @@ def _parser_error_detail(exc: Exception) -> str:
     return f"malformed CSV: {detail}"
 
 
+def _read_frame(path: Path) -> pd.DataFrame:
+    options = {"keep_default_na": False, "na_values": [""], "index_col": False, "compression": "infer"}
+    try:
+        # Fast path for clean files: all-int64 parsing, a third of the memory of type inference.
+        return pd.read_csv(path, dtype=np.int64, **options)
+    except (ValueError, OverflowError):
+        # Some cell is missing or not an integer: parse leniently so check_frame can point at it.
+        return pd.read_csv(path, **options)
+
+
 def read_kaggle_csv(path: str | os.PathLike, labelled: bool | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Load a Kaggle CSV (plain or .gz) into uint8 images (N, 28, 28) and labels (N,) or None.
 
@@ -37,7 +47,7 @@ def read_kaggle_csv(path: str | os.PathLike, labelled: bool | None = None) -> tu
             # By default pandas takes a surplus leading field in the first data row for a row index and
             # shifts every column by one without a word; index_col=False makes it warn instead.
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(path, keep_default_na=False, na_values=[""], index_col=False, compression="infer")
+            frame = _read_frame(path)
     except pd.errors.ParserWarning:
         raise DataError(f"{source}: row 1 (line 2) has more fields than the header") from None
     except FileNotFoundError:
@@ -69,5 +79,5 @@ def read_kaggle_csv(path: str | os.PathLike, labelled: bool | None = None) -> tu
     labels = None
     if has_label:
         labels = check_frame(frame[["label"]], source, 0, 9)[:, 0].astype(np.uint8)
-    pixels = check_frame(frame[PIXEL_COLUMNS], source, 0, 255).astype(np.uint8)
+    pixels = check_frame(frame.iloc[:, int(has_label):], source, 0, 255).astype(np.uint8)
     return pixels.reshape(-1, *IMAGE_SHAPE), labels
