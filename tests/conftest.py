@@ -28,3 +28,22 @@ def mnist(shared_data):
     from digitrec.data import load_dataset
 
     return load_dataset(f"mnist:{shared_data / 'mnist'}")
+
+
+@pytest.fixture(scope="session")
+def predictor():
+    """The bundled model, as `predict` and `serve` use it by default."""
+    from digitrec.predict import load_predictor
+
+    return load_predictor()
+
+
+@pytest.fixture(scope="session")
+def one_per_class(mnist, predictor):
+    """For each digit 0–9, the first MNIST test image of it that the model recognises with ≥ 90% confidence
+    from its own pixels: for tests about the path to the model, not about the model's hard cases."""
+    import numpy as np
+
+    probabilities = predictor.predict_proba(mnist.x_test[:500])
+    confident = (probabilities.argmax(axis=1) == mnist.y_test[:500]) & (probabilities.max(axis=1) >= 0.9)
+    return [(mnist.x_test[int(np.argmax(confident & (mnist.y_test[:500] == digit)))], digit) for digit in range(10)]

@@ -21,28 +21,13 @@ pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from digitrec.cli import main as cli_main  # noqa: E402
-from digitrec.predict import load_predictor  # noqa: E402
 from digitrec.serve import DEFAULT_MAX_UPLOAD_BYTES, create_app  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def predictor():
-    return load_predictor()
 
 
 @pytest.fixture(scope="module")
 def client(predictor):
     with TestClient(create_app(predictor)) as test_client:
         yield test_client
-
-
-@pytest.fixture(scope="module")
-def one_per_class(mnist, predictor):
-    """For each digit 0–9, the first MNIST test image of it that the model recognises with ≥ 90% confidence
-    from its own pixels: the test is about the path to the model, not about the model's hard cases."""
-    probabilities = predictor.predict_proba(mnist.x_test[:500])
-    confident = (probabilities.argmax(axis=1) == mnist.y_test[:500]) & (probabilities.max(axis=1) >= 0.9)
-    return [(mnist.x_test[int(np.argmax(confident & (mnist.y_test[:500] == digit)))], digit) for digit in range(10)]
 
 
 def png_bytes(image: np.ndarray | Image.Image, fmt: str = "PNG") -> bytes:

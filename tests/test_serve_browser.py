@@ -27,13 +27,6 @@ INK_LEVEL = 128  # MNIST pixels at least this bright are painted
 
 
 @pytest.fixture(scope="module")
-def predictor():
-    from digitrec.predict import load_predictor
-
-    return load_predictor()
-
-
-@pytest.fixture(scope="module")
 def server_url(predictor):
     pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
     import uvicorn
@@ -88,15 +81,6 @@ def open_page(browser, server_url):
     yield open_
     for context in contexts:
         context.close()
-
-
-@pytest.fixture(scope="module")
-def one_per_class(mnist, predictor):
-    """For each digit 0–9, the first MNIST test image of it that the model recognises with ≥ 90% confidence
-    from its own pixels: the test is about the path to the model, not about the model's hard cases."""
-    probabilities = predictor.predict_proba(mnist.x_test[:500])
-    confident = (probabilities.argmax(axis=1) == mnist.y_test[:500]) & (probabilities.max(axis=1) >= 0.9)
-    return [(mnist.x_test[int(np.argmax(confident & (mnist.y_test[:500] == digit)))], digit) for digit in range(10)]
 
 
 def draw_mnist_digit(page, image: np.ndarray) -> None:

@@ -84,13 +84,3 @@ def main(argv: list[str] | None = None) -> int:
         print("digitrec: interrupted", file=sys.stderr)
         return 130
 
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer ≥ 1 (a bad flag is a usage error, exit 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value

@@ -3,6 +3,28 @@
 from __future__ import annotations
 
 import argparse
+from typing import Callable
+
+
+def ranged(convert: Callable[[str], float], accept: Callable[[float], bool], requirement: str):
+    """An argparse type: `convert` the text, then require `accept(value)`; failures are usage errors (exit 2)."""
+    noun = "an integer" if convert is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
+        if not accept(value):  # NaN fails every comparison, so it is rejected here too
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
+        return value
+
+    return parse
+
+
+positive_int = ranged(int, lambda v: v >= 1, "at least 1")
+probability = ranged(float, lambda v: 0 < v <= 1, "in (0, 1]")
+port_number = ranged(int, lambda v: 0 <= v <= 65535, "0–65535 (0: any free port)")
 
 
 def add_data_option(parser: argparse.ArgumentParser, help_suffix: str = "") -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from digitrec.cli import positive_int
+from digitrec.cli._options import positive_int
 
 FORMATS = ("onnx", "savedmodel")  # digitrec.export.FORMATS, repeated so `--help` needs no Keras import
 DEFAULT_OPSET = 17

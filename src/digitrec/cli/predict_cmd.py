@@ -7,6 +7,8 @@ import csv
 import json
 import sys
 
+from digitrec.cli._options import probability
+
 EPILOG = """\
 inputs: image files (PNG, JPEG, BMP, GIF, WebP, TIFF; any size, dark ink on light paper or the reverse)
 hold one digit each, or with --multi a number written left to right; IDX files (MNIST format, plain or .gz)
@@ -23,15 +25,6 @@ the other files are still answered and the exit code is 1. Answers below --min-c
 """
 
 
-def probability(text: str) -> float:
-    """argparse type: a probability in (0, 1]."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
-    return value
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

@@ -5,19 +5,10 @@ from __future__ import annotations
 import argparse
 import socket
 
-from digitrec.cli import positive_int
+from digitrec.cli._options import port_number, positive_int
 from digitrec.errors import ConfigError
 
 
-def port_number(text: str) -> int:
-    """argparse type: a TCP port 0–65535 (0: any free port)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0–65535, got {value}")
-    return value
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

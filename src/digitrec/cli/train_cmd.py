@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from digitrec.cli import positive_int
+from digitrec.cli._options import positive_int
 from digitrec.cli._options import add_data_option
 
 
