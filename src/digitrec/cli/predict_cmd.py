@@ -109,3 +109,8 @@ def write_csv(answers, stream, multi: bool = False) -> None:
         ranked = [cell for digit, p in a.top3[1:3] for cell in (digit, f"{p:.6f}")]
         writer.writerow([a.file, "" if a.index is None else a.index, a.digit, f"{a.confidence:.6f}", *ranked,
                          flag[a.uncertain]])
+
+
+def needs_backend(args) -> bool:
+    """An exported .onnx model runs on ONNX Runtime: no TensorFlow start-up at all."""
+    return not str(args.model or "").endswith(".onnx")

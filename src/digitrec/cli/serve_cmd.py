@@ -59,3 +59,8 @@ def run(args) -> int:
               "(Ctrl+C to stop)", flush=True)
         uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[sock])
     return 0
+
+
+def needs_backend(args) -> bool:
+    """An exported .onnx model runs on ONNX Runtime: no TensorFlow start-up at all."""
+    return not str(args.model or "").endswith(".onnx")
