@@ -12,6 +12,7 @@ Prints wall seconds until test accuracy first reaches each threshold and the rat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -110,6 +111,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="override every preset's epochs (exploration only)")
     parser.add_argument("--quick", action="store_true", help="fast preset, seed 0 only")
     parser.add_argument("--name", default=None, help="results file name (default from the presets)")
+    parser.add_argument("--keep", metavar="DIR", help="keep the run directories (models) here, e.g. for "
+                                                      "benchmarks/ensemble_gain.py; default: a temporary dir")
     args = parser.parse_args()
     if args.quick:
         plan = [("fast", 0)]
@@ -121,7 +124,7 @@ def main() -> None:
 
     data = load_dataset(data_spec("mnist"))
     runs = []
-    with tempfile.TemporaryDirectory() as workdir:
+    with (contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory()) as workdir:
         for preset, seed in plan:
             print(f"{preset} seed {seed}", flush=True)
             runs.append(run_one(preset, seed, data, args.epochs, workdir))
