@@ -25,8 +25,6 @@ the other files are still answered and the exit code is 1. Answers below --min-c
 """
 
 
-
-
 def add_parser(sub) -> argparse.ArgumentParser:
     parser = sub.add_parser("predict", help="read the digits in images, IDX files or Kaggle CSVs",
                             description="Read handwritten digits in image files (prepared like MNIST: "

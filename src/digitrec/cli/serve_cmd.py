@@ -9,8 +9,6 @@ from digitrec.cli._options import port_number, positive_int
 from digitrec.errors import ConfigError
 
 
-
-
 def add_parser(sub) -> argparse.ArgumentParser:
     parser = sub.add_parser("serve", help="serve the draw-a-digit page and the prediction API",
                             description="Serve a page where you draw or upload a digit and see the model's "
