@@ -2,7 +2,7 @@
 on a fresh install with no training and no network. Records how it was trained and its MNIST-test accuracy
 in model.json beside it.
 
-    python scripts/train_bundled_model.py [--preset fast] [--seed 0]
+    python scripts/train_bundled_model.py [--preset fast] [--seed 0]      # from the repository root
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from digitrec import recipes, train  # noqa: E402
 from digitrec.data import load_dataset  # noqa: E402
 from digitrec.evaluate import compute_metrics  # noqa: E402
 from digitrec.fileio import atomic_path, write_json  # noqa: E402
-from digitrec.predict import BUNDLED_MODEL, Predictor  # noqa: E402
+from digitrec.export import export_model  # noqa: E402
+from digitrec.predict import BUNDLED_MODEL, BUNDLED_ONNX, Predictor  # noqa: E402
 
 
 def main() -> None:
@@ -49,6 +50,8 @@ def main() -> None:
     shipped.set_weights(model.get_weights())
     with atomic_path(BUNDLED_MODEL, suffix=".keras") as tmp_path:
         shipped.save(tmp_path)
+    # The ONNX twin that predict/serve use when onnxruntime is installed (parity: tests/test_export.py).
+    export_model(BUNDLED_MODEL.relative_to(Path.cwd()), "onnx", BUNDLED_ONNX.relative_to(Path.cwd()), force=True)
     write_json(BUNDLED_MODEL.with_suffix(".json"), {
         "file": BUNDLED_MODEL.name,
         "sha256": hashlib.sha256(BUNDLED_MODEL.read_bytes()).hexdigest(),

@@ -14,7 +14,7 @@ import pytest
 
 from digitrec.cli import main
 from digitrec.errors import ModelError
-from digitrec.predict import BUNDLED_MODEL, Predictor, load_predictor
+from digitrec.predict import BUNDLED_MODEL, BUNDLED_ONNX, Predictor, default_model, load_predictor
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tf2onnx")
@@ -209,3 +209,17 @@ def test_onnx_predictor_rejects_a_bad_file(tmp_path):
         load_predictor(bad)
     with pytest.raises(ModelError, match="no such ONNX model file"):
         load_predictor(tmp_path / "missing.onnx")
+
+
+@pytest.mark.shared_data
+def test_the_bundled_onnx_twin_answers_like_the_bundled_keras_model(mnist):
+    """predict/serve default to bundled/model.onnx when onnxruntime is installed: it must be the same model."""
+    assert default_model() == BUNDLED_ONNX
+    images = mnist.x_test[:1000]
+    keras_probs = load_predictor(BUNDLED_MODEL).predict_proba(images)
+    onnx_probs = load_predictor().predict_proba(images)
+    assert (keras_probs.argmax(1) == onnx_probs.argmax(1)).all()
+    assert np.abs(keras_probs - onnx_probs).max() < 1e-4
+    assert (onnx_probs.argmax(1) == mnist.y_test[:1000]).mean() > 0.99
+    metadata = json.loads(BUNDLED_ONNX.with_suffix(".onnx.json").read_text())
+    assert metadata["sha256"] == hashlib.sha256(BUNDLED_ONNX.read_bytes()).hexdigest()

@@ -110,5 +110,7 @@ def write_csv(answers, stream, multi: bool = False) -> None:
 
 
 def needs_backend(args) -> bool:
-    """An exported .onnx model runs on ONNX Runtime: no TensorFlow start-up at all."""
-    return not str(args.model or "").endswith(".onnx")
+    """An exported .onnx model (the bundled one by default) runs on ONNX Runtime: no TensorFlow start-up."""
+    from digitrec.predict import default_model
+
+    return not str(args.model or default_model()).endswith(".onnx")
