@@ -9,7 +9,8 @@ grey levels → polarity (ink made bright) → background flattened (subtracting
 → ink found (Otsu threshold, checked against the noise level; specks dropped) → cropped, thin strokes
 thickened, scaled to 20 px on the longest side, pasted into 28×28 at MNIST's centre of mass.
 
-Pillow and numpy only: this module runs in the server too and must stay light.
+Pillow, numpy and scipy.ndimage (filters, connected components) only: no TensorFlow, so it stays light
+in the server and on the ONNX path.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+from scipy import ndimage
 from PIL import Image, ImageOps
 
 from digitrec.errors import DataError
@@ -255,18 +257,12 @@ def _otsu(values: np.ndarray, bins: int = 256) -> float:
 
 
 def _mean3x3(image: np.ndarray) -> np.ndarray:
-    padded = np.pad(image, 1, mode="edge")
-    h, w = image.shape
-    return sum(padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3)) / np.float32(9)
+    return ndimage.uniform_filter(image.astype(np.float32), size=3, mode="nearest")
 
 
 def _box_blur(image: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over a (2r+1)² window, edges mirrored; via cumulative sums, so any radius costs the same."""
-    size = 2 * radius + 1
-    padded = np.pad(image.astype(np.float64), radius, mode="symmetric")
-    table = np.pad(padded.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    total = table[size:, size:] - table[:-size, size:] - table[size:, :-size] + table[:-size, :-size]
-    return (total / (size * size)).astype(np.float32)
+    """Mean over a (2r+1)² window, edges mirrored."""
+    return ndimage.uniform_filter(image.astype(np.float32), size=2 * radius + 1, mode="reflect")
 
 
 def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
@@ -274,60 +270,18 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
 
 
 def _max_filter(image: np.ndarray, radius: int) -> np.ndarray:
-    """Maximum over a (2r+1)² square, as two separable passes of shifted copies (fast for small r)."""
-    h, w = image.shape
-    rows = np.pad(image, ((radius, radius), (0, 0)))
-    image = np.maximum.reduce([rows[k:k + h] for k in range(2 * radius + 1)])
-    cols = np.pad(image, ((0, 0), (radius, radius)))
-    return np.maximum.reduce([cols[:, k:k + w] for k in range(2 * radius + 1)])
+    """Maximum over a (2r+1)² square, outside the image counting as 0."""
+    return ndimage.maximum_filter(image, size=2 * radius + 1, mode="constant", cval=0)
 
 
 def _label(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """8-connected components of `mask`: labels (0 = background, 1..n), area per component and bounding box
-    (top, left, bottom, right; exclusive ends) per component. Works on horizontal runs with union–find."""
-    h, w = mask.shape
-    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    _, ends = np.nonzero(edges == -1)  # exclusive
-    parent = list(range(len(rows)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    row_begin = np.searchsorted(rows, np.arange(h + 1))
-    for r in range(1, h):
-        i, i_end, j, j_end = row_begin[r - 1], row_begin[r], row_begin[r], row_begin[r + 1]
-        while i < i_end and j < j_end:
-            if starts[i] <= ends[j] and starts[j] <= ends[i]:  # touching, diagonals included
-                a, b = root(i), root(j)
-                if a != b:
-                    parent[max(a, b)] = min(a, b)
-            if ends[i] < ends[j]:
-                i += 1
-            else:
-                j += 1
-    roots = np.array([root(i) for i in range(len(rows))], dtype=np.int64)
-    _, run_label = np.unique(roots, return_inverse=True)
-    run_label = run_label.reshape(-1) + 1
-
-    labels = np.zeros((h, w), np.int32)
-    lengths = ends - starts
-    run_of_pixel = np.repeat(np.arange(len(rows)), lengths)
-    cols = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths) + starts[run_of_pixel]
-    labels[rows[run_of_pixel], cols] = run_label[run_of_pixel]
-
-    count = int(run_label.max()) if len(run_label) else 0
-    areas = np.bincount(run_label, weights=lengths, minlength=count + 1)[1:]
-    index = run_label - 1
-    boxes = np.array([np.full(count, h), np.full(count, w), np.zeros(count), np.zeros(count)], dtype=np.int64)
-    np.minimum.at(boxes[0], index, rows)
-    np.minimum.at(boxes[1], index, starts)
-    np.maximum.at(boxes[2], index, rows + 1)
-    np.maximum.at(boxes[3], index, ends)
-    return labels, areas, boxes.T
+    (top, left, bottom, right; exclusive ends) per component."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    boxes = np.array([(rows.start, cols.start, rows.stop, cols.stop) for rows, cols in ndimage.find_objects(labels)],
+                     dtype=np.int64).reshape(-1, 4)
+    return labels.astype(np.int32), areas, boxes
 
 
 def _group_by_column(components: dict[int, tuple]) -> list[list[int]]:

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from digitrec import imaging
+from digitrec.data.idx import GZIP_MAGIC
 from digitrec.data.sources import load_images_file
 from digitrec.errors import DataError
 
 log = logging.getLogger(__name__)
 
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass
@@ -113,7 +113,7 @@ def file_kind(path: Path) -> str:
     except OSError:
         return "image"  # let the image loader report the missing/unreadable file in its own words
     # IDX starts with two zero bytes, which no image format does; gzip here can only be IDX (CSV has ".csv").
-    if head[:2] in (_GZIP_MAGIC, b"\0\0"):
+    if head[:2] in (GZIP_MAGIC, b"\0\0"):
         return "idx"
     return "image"
 

@@ -25,7 +25,7 @@ _DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 _CODES = {dtype.newbyteorder("="): code for code, dtype in _DTYPES.items()}
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
 
 # The four standard MNIST files: (size in bytes, sha256) of the published .gz and of its decompressed form.
 STANDARD_FILES = {
@@ -97,7 +97,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         raise DataError(f"{path}: no such file") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror})") from None
-    compressed = blob[:2] == _GZIP_MAGIC
+    compressed = blob[:2] == GZIP_MAGIC
     _standard_checksum(path, blob, compressed)
     if compressed:
         try:
