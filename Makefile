@@ -43,7 +43,7 @@ browser:
 test: setup browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The full measurements behind the README's results (about 1 h 45 min on the 2-core CPU).
+# The full measurements behind the README's results (about 2 h on the 2-core CPU, estimated from measured throughput).
 bench: setup
 	$(BIN)/python benchmarks/time_to_accuracy.py --runs fast:0,best:0,seed:0,fast:1,fast:2,best:1,best:2
 	$(BIN)/python benchmarks/throughput.py
