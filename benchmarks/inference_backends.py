@@ -1,6 +1,7 @@
-"""Keras (TensorFlow) vs ONNX Runtime inference of the same model through digitrec's Predictor interface:
-throughput at batch 1000 on the 10,000 MNIST test images, per-image latency at batch 1, and the cost of
-importing + loading each path in a fresh process (the ONNX path never imports TensorFlow).
+"""Keras (TensorFlow) vs ONNX Runtime, float32 and int8, on the same model through digitrec's Predictor
+interface: throughput at batch 1000 on the 10,000 MNIST test images, per-image latency at batch 1,
+accuracy and agreement with Keras, and the cost of importing + loading each path in a fresh process (the
+ONNX paths never import TensorFlow).
 
     python benchmarks/inference_backends.py [--model MODEL.keras|RUN_DIR] [--batch1-images 500] [--repeats 2]
 """
@@ -101,44 +102,54 @@ def main() -> None:
     if not args.model.exists():
         raise SystemExit(f"{args.model}: not found; pass --model MODEL.keras or a run directory")
 
+    from digitrec.data.prepare import normalize  # noqa: PLC0415
     from digitrec.export import export_model  # noqa: PLC0415
+    from digitrec.quantize import CALIBRATION_IMAGES  # noqa: PLC0415
 
     data = load_dataset(data_spec("mnist"))
     images, labels = data.x_test, data.y_test
+    calibration = normalize(data.x_train[:CALIBRATION_IMAGES])  # training images: nothing tuned on the test set
     with tempfile.TemporaryDirectory() as tmp:
-        onnx_path = export_model(args.model, "onnx", Path(tmp) / "model.onnx")
-        backends = {"keras": args.model, "onnxruntime": onnx_path}
-        results = {}
+        backends = {"keras": args.model,
+                    "onnxruntime": export_model(args.model, "onnx", Path(tmp) / "model.onnx"),
+                    "onnxruntime_int8": export_model(args.model, "onnx", Path(tmp) / "model.int8.onnx",
+                                                     int8_calibration=calibration)}
+        results, probs = {}, {}
         for name, source in backends.items():
             predictor = load_predictor(source)
-            big, probs = throughput(predictor, images, 1000, args.repeats)
+            big, probs[name] = throughput(predictor, images, 1000, args.repeats)
             results[name] = {"batch_1000": big, "batch_1": single_image_latency(predictor, images[:args.batch1_images]),
-                             "accuracy": float((probs.argmax(1) == labels).mean()), "cold_start": cold_start(source)}
-            results[name]["_probs"] = probs
-            print(f"{name:12s} batch 1000: {big['images_per_s']:>7,} img/s   batch 1: "
+                             "accuracy": float((probs[name].argmax(1) == labels).mean()),
+                             "cold_start": cold_start(source)}
+            print(f"{name:16s} batch 1000: {big['images_per_s']:>7,} img/s   batch 1: "
                   f"{results[name]['batch_1']['images_per_s']:>6,} img/s, p50 "
                   f"{results[name]['batch_1']['latency_ms_p50']:.2f} ms   import+load "
-                  f"{results[name]['cold_start']['import_and_load_s']:.2f} s "
-                  f"(tensorflow imported: {results[name]['cold_start']['tensorflow_imported']})")
-    keras_res, ort_res = results["keras"], results["onnxruntime"]
-    agreement = {"argmax_identical": float((keras_res["_probs"].argmax(1) == ort_res["_probs"].argmax(1)).mean()),
-                 "max_abs_diff": float(np.abs(keras_res.pop("_probs") - ort_res.pop("_probs")).max())}
-    ratios = {
-        "batch_1000_throughput": round(ort_res["batch_1000"]["images_per_s"] / keras_res["batch_1000"]["images_per_s"], 2),
-        "batch_1_throughput": round(ort_res["batch_1"]["images_per_s"] / keras_res["batch_1"]["images_per_s"], 2),
-        "import_and_load_speedup": round(keras_res["cold_start"]["import_and_load_s"]
-                                         / ort_res["cold_start"]["import_and_load_s"], 2),
-    }
-    print(f"onnxruntime / keras: batch 1000 ×{ratios['batch_1000_throughput']}, batch 1 ×{ratios['batch_1_throughput']}, "
-          f"import+load ×{ratios['import_and_load_speedup']} faster; argmax identical on "
-          f"{agreement['argmax_identical']:.2%}, max |Δp| {agreement['max_abs_diff']:.1e}")
+                  f"{results[name]['cold_start']['import_and_load_s']:.2f} s   accuracy "
+                  f"{results[name]['accuracy']:.2%} (tensorflow imported: "
+                  f"{results[name]['cold_start']['tensorflow_imported']})")
+    keras_res, comparisons = results["keras"], {}
+    for name in ("onnxruntime", "onnxruntime_int8"):
+        res = results[name]
+        comparisons[name] = {
+            "batch_1000_throughput": round(res["batch_1000"]["images_per_s"] / keras_res["batch_1000"]["images_per_s"], 2),
+            "batch_1_throughput": round(res["batch_1"]["images_per_s"] / keras_res["batch_1"]["images_per_s"], 2),
+            "import_and_load_speedup": round(keras_res["cold_start"]["import_and_load_s"]
+                                             / res["cold_start"]["import_and_load_s"], 2),
+            "argmax_identical": float((probs["keras"].argmax(1) == probs[name].argmax(1)).mean()),
+            "max_abs_diff": float(np.abs(probs["keras"] - probs[name]).max()),
+        }
+        c = comparisons[name]
+        print(f"{name} / keras: batch 1000 ×{c['batch_1000_throughput']}, batch 1 ×{c['batch_1_throughput']}, "
+              f"import+load ×{c['import_and_load_speedup']} faster; argmax identical on "
+              f"{c['argmax_identical']:.2%}, max |Δp| {c['max_abs_diff']:.1e}")
     write_result("inference_backends", {
         "command": "python benchmarks/inference_backends.py" + ("" if args.model == BUNDLED_MODEL else " --model M"),
         "model": "bundled" if args.model == BUNDLED_MODEL else args.model.name,
-        "data": f"MNIST t10k (10,000 images); batch 1 on the first {args.batch1_images}",
+        "data": f"MNIST t10k (10,000 images); batch 1 on the first {args.batch1_images}; int8 calibrated on the "
+                f"first {CALIBRATION_IMAGES} MNIST training images",
         "interface": "digitrec Predictor.predict_proba (uint8 in, normalisation included), no TTA",
         "load_average_1m": round(os.getloadavg()[0], 2), "versions": versions(),
-        "results": results, "onnxruntime_over_keras": ratios, "agreement": agreement,
+        "results": results, "over_keras": comparisons,
     })
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from digitrec.cli import main
 from digitrec.errors import ModelError
-from digitrec.predict import BUNDLED_MODEL, BUNDLED_ONNX, Predictor, default_model, load_predictor
+from digitrec.predict import BUNDLED_INT8, BUNDLED_MODEL, BUNDLED_ONNX, Predictor, default_model, load_predictor
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tf2onnx")
@@ -107,6 +107,33 @@ def test_onnx_predictor_does_not_import_tensorflow(onnx_file, shared_data):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_int8_export_agrees_with_float32_and_keeps_a_float_softmax(model_file, test_images, keras_probs,
+                                                                   shared_data, tmp_path):
+    import onnx
+
+    output = tmp_path / "digits.int8.onnx"
+    assert main(["export", str(model_file), "--int8", "--data", f"mnist:{shared_data / 'mnist'}",
+                 "--output", str(output)]) == 0
+    ops = {node.op_type for node in onnx.load(str(output)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Softmax"} <= ops  # quantized convs, float softmax
+    meta = json.loads((tmp_path / "digits.int8.onnx.json").read_text())
+    assert meta["quantization"]["calibration_images"] == 1000
+    assert meta["sha256"] == hashlib.sha256(output.read_bytes()).hexdigest()
+    images, labels = test_images
+    int8_probs = load_predictor(output).predict_proba(images)
+    assert (int8_probs.argmax(1) == keras_probs.argmax(1)).mean() >= 0.99
+    assert np.abs(int8_probs - keras_probs).max() < 0.2  # int8 rounding, not a different model
+    assert len(np.unique(int8_probs.round(6))) > 256  # softmax not rounded to multiples of 1/256
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits.int8.onnx", "digits.int8.onnx.json"]
+
+
+def test_int8_is_refused_for_savedmodel(model_file, tmp_path, capsys):
+    assert main(["export", str(model_file), "--int8", "--format", "savedmodel",
+                 "--output", str(tmp_path / "x")]) == 1
+    assert "--int8 applies to --format onnx only" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
 
 
 def test_savedmodel_export_reloads_with_the_same_outputs(model_file, test_images, keras_probs, tmp_path):
@@ -223,3 +250,15 @@ def test_the_bundled_onnx_twin_answers_like_the_bundled_keras_model(mnist):
     assert (onnx_probs.argmax(1) == mnist.y_test[:1000]).mean() > 0.99
     metadata = json.loads(BUNDLED_ONNX.with_suffix(".onnx.json").read_text())
     assert metadata["sha256"] == hashlib.sha256(BUNDLED_ONNX.read_bytes()).hexdigest()
+
+
+@pytest.mark.shared_data
+def test_the_bundled_int8_model_answers_like_the_bundled_keras_model(mnist):
+    images = mnist.x_test[:1000]
+    keras_probs = load_predictor(BUNDLED_MODEL).predict_proba(images)
+    int8_probs = load_predictor(BUNDLED_INT8).predict_proba(images)
+    assert (keras_probs.argmax(1) == int8_probs.argmax(1)).mean() >= 0.995
+    assert (int8_probs.argmax(1) == mnist.y_test[:1000]).mean() > 0.99
+    metadata = json.loads(BUNDLED_INT8.with_name("model.int8.onnx.json").read_text())
+    assert metadata["sha256"] == hashlib.sha256(BUNDLED_INT8.read_bytes()).hexdigest()
+    assert metadata["quantization"]["calibration_images"] == 1000

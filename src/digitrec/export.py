@@ -37,11 +37,12 @@ INPUT_NAME, OUTPUT_NAME = "images", "probabilities"
 INPUT_SHAPE = (None, 28, 28, 1)
 
 
-def default_output(source: str | os.PathLike, fmt: str) -> Path:
-    """`model.onnx` / `model_savedmodel` inside a run directory, else beside the .keras file."""
+def default_output(source: str | os.PathLike, fmt: str, int8: bool = False) -> Path:
+    """`model.onnx` (`model.int8.onnx`) / `model_savedmodel` inside a run directory, else beside the .keras file."""
     source = Path(source)
     base = source / "model" if source.is_dir() else source.with_suffix("")
-    return base.with_name(base.name + (".onnx" if fmt == "onnx" else "_savedmodel"))
+    suffix = (".int8.onnx" if int8 else ".onnx") if fmt == "onnx" else "_savedmodel"
+    return base.with_name(base.name + suffix)
 
 
 def metadata_path(output: str | os.PathLike) -> Path:
@@ -81,12 +82,17 @@ def _float32(model: keras.Model) -> keras.Model:
 
 
 def export_model(source: str | os.PathLike, fmt: str = "onnx", output: str | os.PathLike | None = None,
-                 opset: int = DEFAULT_OPSET, force: bool = False) -> Path:
+                 opset: int = DEFAULT_OPSET, force: bool = False, int8_calibration=None) -> Path:
     """Export `source` (a .keras file, a run directory or an ensemble run directory) to `output`
-    (default: `default_output`) atomically, and write its metadata JSON beside it. Returns `output`."""
+    (default: `default_output`) atomically, and write its metadata JSON beside it. Returns `output`.
+
+    With `int8_calibration` (float32 images (N, 28, 28, 1) in [0, 1]) the ONNX export is quantized to
+    int8, its activation ranges calibrated on those images (`digitrec.quantize`)."""
     if fmt not in FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
-    output = Path(output) if output is not None else default_output(source, fmt)
+    if int8_calibration is not None and fmt != "onnx":
+        raise ConfigError("int8 quantization applies to ONNX exports only")
+    output = Path(output) if output is not None else default_output(source, fmt, int8_calibration is not None)
     if output.exists() and not force:
         raise DigitrecError(f"{output}: already exists (use --force to replace it)")
     if fmt == "onnx" and not 13 <= opset <= 18:
@@ -94,7 +100,8 @@ def export_model(source: str | os.PathLike, fmt: str = "onnx", output: str | os.
     model, facts = inference_model(source)
     started = time.perf_counter()
     with _atomic_output(output, directory=fmt == "savedmodel") as tmp:
-        details = _write_onnx(model, tmp, opset) if fmt == "onnx" else _write_savedmodel(model, tmp)
+        details = (_write_onnx(model, tmp, opset, int8_calibration) if fmt == "onnx"
+                   else _write_savedmodel(model, tmp))
     log.debug("exported %s to %s in %.1f s", source, output, time.perf_counter() - started)
     write_json(metadata_path(output), {
         "format": fmt, "path": output.name, "source": str(source), **facts, **details,
@@ -111,7 +118,7 @@ def _signature() -> list:
     return [keras.InputSpec(shape=INPUT_SHAPE, dtype="float32", name=INPUT_NAME)]
 
 
-def _write_onnx(model: keras.Model, path: Path, opset: int) -> dict:
+def _write_onnx(model: keras.Model, path: Path, opset: int, int8_calibration=None) -> dict:
     try:
         import onnx  # noqa: PLC0415 (optional: the [export] extra)
         import tf2onnx  # noqa: F401,PLC0415 (Keras converts through it)
@@ -124,7 +131,15 @@ def _write_onnx(model: keras.Model, path: Path, opset: int) -> dict:
     _name_io(graph)
     onnx.checker.check_model(graph)
     onnx.save(graph, str(path))
-    return {"opset": opset, "sha256": _sha256(path)}
+    facts = {"opset": opset}
+    if int8_calibration is not None:
+        from digitrec.quantize import quantize_int8  # noqa: PLC0415
+
+        with tempfile.TemporaryDirectory(prefix="digitrec-export-") as scratch:
+            float_model = Path(scratch) / "float32.onnx"
+            shutil.move(path, float_model)
+            facts.update(quantize_int8(float_model, path, int8_calibration, INPUT_NAME))
+    return {**facts, "sha256": _sha256(path)}
 
 
 def _name_io(graph) -> None:

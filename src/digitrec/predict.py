@@ -16,6 +16,7 @@ from digitrec.fileio import atomic_path
 
 BUNDLED_MODEL = Path(__file__).parent / "bundled" / "model.keras"
 BUNDLED_ONNX = BUNDLED_MODEL.with_suffix(".onnx")  # the same weights, exported; runs without TensorFlow
+BUNDLED_INT8 = BUNDLED_MODEL.with_suffix(".int8.onnx")  # quantized for batch throughput (README, "Results")
 # Test-time augmentation views: the image itself and one-pixel shifts (rows, cols).
 TTA_SHIFTS = ((0, 0), (-1, 0), (1, 0), (0, -1), (0, 1))
 
