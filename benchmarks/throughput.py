@@ -30,6 +30,7 @@ def child(preset: str, limit: int | None) -> dict:
     from digitrec import recipes, train
     from digitrec.data import load_dataset
     from digitrec.data.prepare import normalize, one_hot
+    from digitrec.pipeline import fit_arguments
     from digitrec.predict import Predictor
 
     class BatchClock(keras.callbacks.Callback):
@@ -48,7 +49,8 @@ def child(preset: str, limit: int | None) -> dict:
     steps = -(-len(x_tr) // recipe.batch_size)
     model = train.build_model(recipe, steps)
     clock = BatchClock()
-    model.fit(normalize(x_tr), one_hot(y_tr), batch_size=recipe.batch_size, epochs=1, verbose=0, callbacks=[clock])
+    model.fit(**fit_arguments((normalize(x_tr), one_hot(y_tr)), None, recipe.batch_size, 0), epochs=1, verbose=0,
+              callbacks=[clock])  # fed as digitrec.train feeds it
     train_ips = clock.batches * recipe.batch_size / clock.seconds
 
     predictor = Predictor([model], preset)

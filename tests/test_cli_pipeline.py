@@ -107,9 +107,10 @@ def test_submit_on_the_real_kaggle_test_set(seed_run, shared_data, tmp_path):
     assert len(frame) == 28_000 and list(frame["ImageId"]) == list(range(1, 28_001))
     assert frame["Label"].between(0, 9).all()
     # Kaggle's test digits are roughly balanced (8.9–11.2% per class in train.csv): even this 1-epoch model
-    # (83% accurate) predicts every class 5–15% of the time; a broken one would not.
+    # (75–87% validation accuracy, depending on the seed) predicts every class 2–25% of the time (measured
+    # 3–19%); a broken pipeline (constant or scrambled predictions) would not.
     shares = frame["Label"].value_counts(normalize=True)
-    assert len(shares) == 10 and shares.between(0.05, 0.16).all()
+    assert len(shares) == 10 and shares.between(0.02, 0.25).all()
     sample = pd.read_csv(shared_data / "kaggle-digit-recognizer" / "sample_submission.csv")
     assert list(frame.columns) == list(sample.columns) and len(frame) == len(sample)
 
@@ -127,7 +128,8 @@ def test_submit_rejects_bad_test_csv_without_writing(seed_run, tmp_path, capsys)
 @pytest.mark.parametrize("args, code, message", [
     (["train", "--data", "mnist:/nonexistent-dir", "--out", "{tmp}/r"], 1, "not a directory"),
     (["train", "--data", "nonsense:x", "--out", "{tmp}/r"], 1, "unknown data source"),
-    (["train", "--preset", "nope", "--out", "{tmp}/r"], 2, "invalid choice"),
+    (["train", "--preset", "nope", "--out", "{tmp}/r"], 2, "neither a preset"),
+    (["train", "--preset", "{tmp}/missing.json", "--out", "{tmp}/r"], 1, "cannot read recipe"),
     (["train", "--epochs", "-3", "--out", "{tmp}/r"], 2, "must be at least 1"),
     (["train", "--resume", "{tmp}"], 1, "not a run directory"),
     (["evaluate", "{tmp}"], 1, "not a run directory"),

@@ -25,6 +25,7 @@ from digitrec.data import prepare
 from digitrec.data.sources import Dataset, load_dataset
 from digitrec.errors import ConfigError, ModelError
 from digitrec.fileio import atomic_path, read_json, write_json
+from digitrec.pipeline import fit_arguments
 from digitrec.recipes import Recipe
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class RunCheckpoint(keras.callbacks.Callback):
     learning rate and plateau counters the annealer has just updated.
     """
 
-    def __init__(self, run_dir: Path, annealer: keras.callbacks.ReduceLROnPlateau | None):
+    def __init__(self, run_dir: Path, annealer: "ResumableAnnealer | None"):
         super().__init__()
         self.run_dir = run_dir
         self.annealer = annealer
@@ -100,9 +101,26 @@ class RunCheckpoint(keras.callbacks.Callback):
         _append_history(self.run_dir / HISTORY, row)
         state = {"epochs_done": epoch + 1, "elapsed_seconds": self.elapsed}
         if self.annealer is not None:
-            state["annealer"] = {"wait": self.annealer.wait, "best": float(self.annealer.best),
-                                 "cooldown_counter": self.annealer.cooldown_counter}
+            state["annealer"] = self.annealer.state()
         write_json(self.run_dir / STATE, state)
+
+
+class ResumableAnnealer(keras.callbacks.ReduceLROnPlateau):
+    """ReduceLROnPlateau whose plateau counters survive a kill: `state()` goes into state.json and a
+    resumed run starts from it instead of from fresh counters."""
+
+    def __init__(self, restored: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.restored = restored
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)  # resets the counters and picks the comparison for the monitor
+        if self.restored:
+            self.wait, self.best = self.restored["wait"], self.restored["best"]
+            self.cooldown_counter = self.restored["cooldown_counter"]
+
+    def state(self) -> dict:
+        return {"wait": self.wait, "best": float(self.best), "cooldown_counter": self.cooldown_counter}
 
 
 def _append_history(path: Path, row: dict) -> None:
@@ -147,21 +165,17 @@ def _fit(model, recipe: Recipe, run_dir: Path, arrays, seed: int, initial_epoch:
     annealer = None
     if recipe.schedule == "plateau":
         p = recipe.plateau
-        annealer = keras.callbacks.ReduceLROnPlateau(monitor=p.monitor, patience=p.patience, factor=p.factor,
-                                                     min_lr=p.min_lr, verbose=1)
-        if annealer_state:
-            annealer._reset()  # noqa: SLF001 (sets the comparison op; then restore the counters)
-            annealer.wait, annealer.best = annealer_state["wait"], annealer_state["best"]
-            annealer.cooldown_counter = annealer_state["cooldown_counter"]
-            annealer._reset = lambda: None  # keep the restored counters when fit() calls on_train_begin
+        annealer = ResumableAnnealer(annealer_state, monitor=p.monitor, patience=p.patience, factor=p.factor,
+                                     min_lr=p.min_lr, verbose=1)
     checkpoint = RunCheckpoint(run_dir, annealer)
     if initial_epoch:
         checkpoint.elapsed = read_json(run_dir / STATE)["elapsed_seconds"]
-    validation = (prepare.normalize(x_val), prepare.one_hot(y_val)) if len(x_val) else None
     keras.utils.set_random_seed(seed + initial_epoch)
+    validation = (prepare.normalize(x_val), prepare.one_hot(y_val)) if len(x_val) else None
+    inputs = fit_arguments((prepare.normalize(x_tr), prepare.one_hot(y_tr)), validation, recipe.batch_size,
+                           seed + initial_epoch)
     model.fit(
-        prepare.normalize(x_tr), prepare.one_hot(y_tr), batch_size=recipe.batch_size, epochs=recipe.epochs,
-        initial_epoch=initial_epoch, validation_data=validation, shuffle=True,
+        **inputs, epochs=recipe.epochs, initial_epoch=initial_epoch,
         callbacks=[*filter(None, [annealer]), *callbacks, checkpoint],
         verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
     )
