@@ -61,13 +61,13 @@ def run_one(preset: str, seed: int, data, epochs: int | None, workdir: str) -> d
     if epochs:
         recipe = recipe.replace(epochs=epochs)
     clock = TestAccuracyClock(data.x_test, data.y_test)
-    run_dir = os.path.join(workdir, f"{preset}-{seed}")
+    run_dir = os.path.join(workdir, f"{recipe.name}-{seed}")
     model = train.train(recipe, data, run_dir, seed=seed, callbacks=[clock], verbose=0)
     # The run's final model is what a user gets (EMA weights swapped in, if the recipe uses them).
     final_probs = Predictor([model], preset).predict_proba(data.x_test)
     reached = {f"{t:.1%}": next((c["seconds"] for c in clock.curve if c["test_accuracy"] >= t), None)
                for t in THRESHOLDS}
-    return {"preset": preset, "seed": seed, "epochs": recipe.epochs, "recipe": recipe.to_dict(),
+    return {"preset": recipe.name, "seed": seed, "epochs": recipe.epochs, "recipe": recipe.to_dict(),
             "train_seconds": round(clock.train_seconds, 1), "time_to_accuracy": reached,
             "final_test_accuracy": float((final_probs.argmax(1) == data.y_test).mean()),
             "final_probs": final_probs, "curve": clock.curve}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -40,7 +42,7 @@ def test_seed_recipe_is_the_original():
 
 def test_recipe_round_trips_through_a_dict():
     for recipe in recipes.PRESETS.values():
-        assert Recipe.from_dict(recipe.to_dict()) == recipe
+        assert Recipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe  # as config.json stores it
 
 
 @pytest.mark.parametrize("change, message", [
@@ -53,11 +55,47 @@ def test_invalid_recipes_are_rejected(change, message):
         recipes.get("seed").replace(**change).validated()
 
 
+def test_a_recipe_json_file_or_a_run_config_is_a_recipe(tmp_path):
+    custom = recipes.get("fast").replace(name="mine", epochs=2, model_args={"widths": [8, 16, 32], "stem": [5]})
+    bare, config = tmp_path / "mine.json", tmp_path / "config.json"
+    bare.write_text(json.dumps(custom.to_dict()))
+    config.write_text(json.dumps({"recipe": custom.to_dict(), "seed": 0}))
+    assert recipes.get(str(bare)) == custom == recipes.get(str(config))
+    model = models.build(custom.model, **custom.model_args)
+    assert [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == \
+        [8, 8, 16, 16, 16, 32]  # one 5×5 stem conv, then Deotte's stride-2 5×5 and the two later blocks
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "cannot read recipe"), ("[1, 2]", "a JSON object"),
+    ('{"name": "x"}', "invalid recipe: .*missing"), ('{"name": "x", "colour": "red"}', "unknown recipe fields"),
+    ('{"name": "x", "model": "seed", "epochs": "ten", "batch_size": 8}', "invalid recipe"),
+    ('{"name": "x", "model": "seed", "epochs": 1, "batch_size": 8, "augmentation": {"spin": 1}}', "invalid recipe"),
+])
+def test_a_bad_recipe_file_is_one_config_error(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        recipes.get(str(path))
+    with pytest.raises(ConfigError, match="cannot read recipe"):
+        recipes.get(str(tmp_path / "missing.json"))
+
+
 def test_unknown_preset_and_model_are_config_errors():
     with pytest.raises(ConfigError, match="unknown preset"):
         recipes.get("turbo")
     with pytest.raises(ConfigError, match="unknown model"):
         models.build("resnet1000")
+    with pytest.raises(ConfigError, match="downsample must be"):
+        models.build("deotte", downsample="avg")
+
+
+def test_deotte_variants_keep_the_shape_contract():
+    pooled = models.build("deotte", widths=(8, 16, 32), stem=(5,), downsample="pool")
+    kinds = [type(layer).__name__ for layer in pooled.layers]
+    assert kinds.count("MaxPooling2D") == 2 and kinds.count("Conv2D") == 4
+    assert pooled.output_shape == (None, 10)
+    assert models.build("deotte").count_params() == 326_826  # Deotte's net unchanged by the defaults
 
 
 @pytest.mark.shared_data

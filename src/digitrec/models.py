@@ -60,21 +60,32 @@ def seed_cnn() -> list:
     ]
 
 
-def _conv_bn(filters: int, size: int, strides: int = 1, padding: str = "valid") -> list:
+def _conv_bn(filters: int, size: int, strides: int = 1, padding: str = "valid", bn_momentum: float = 0.99) -> list:
     return [
         layers.Conv2D(filters, size, strides=strides, padding=padding, use_bias=False),
-        layers.BatchNormalization(),
+        layers.BatchNormalization(momentum=bn_momentum),
         layers.Activation("relu"),
     ]
 
 
 @register("deotte")
-def deotte_cnn(dropout: float = 0.4) -> list:
-    """Chris Deotte's Kaggle net: 32C3-32C3-32C5S2-64C3-64C3-64C5S2-128C4 with BN (dropout 0.4 there)."""
+def deotte_cnn(dropout: float = 0.4, widths: tuple = (32, 64, 128), stem: tuple = (3, 3),
+               downsample: str = "conv", bn_momentum: float = 0.99) -> list:
+    """Chris Deotte's Kaggle net: 32C3-32C3-32C5S2-64C3-64C3-64C5S2-128C4 with BN (dropout 0.4 there).
+
+    Variants, all measured in the README: `widths`, the three blocks' channels; `stem`, the kernel sizes of
+    the valid convs before the first downsampling ((5,): the same 24×24 output from one conv at about half
+    the training cost); `downsample`, "conv" (Deotte's 5×5 stride-2 convs) or "pool" (2×2 max pooling).
+    """
+    if downsample not in ("conv", "pool"):
+        raise ConfigError(f"downsample must be 'conv' or 'pool', got {downsample!r}")
+    a, b, c = widths
+    conv = lambda *args: _conv_bn(*args, bn_momentum=bn_momentum)  # noqa: E731
+    down = lambda filters: conv(filters, 5, 2, "same") if downsample == "conv" else [layers.MaxPooling2D(2)]  # noqa: E731
     return [
-        *_conv_bn(32, 3), *_conv_bn(32, 3), *_conv_bn(32, 5, 2, "same"), layers.Dropout(dropout),
-        *_conv_bn(64, 3), *_conv_bn(64, 3), *_conv_bn(64, 5, 2, "same"), layers.Dropout(dropout),
-        *_conv_bn(128, 4), layers.Flatten(), layers.Dropout(dropout),
+        *(layer for size in stem for layer in conv(a, size)), *down(a), layers.Dropout(dropout),
+        *conv(b, 3), *conv(b, 3), *down(b), layers.Dropout(dropout),
+        *conv(c, 4), layers.Flatten(), layers.Dropout(dropout),
         *_softmax_output(),
     ]
 

@@ -16,7 +16,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                         "after every epoch and model.keras at the end. Kill it any time and "
                                         "continue with --resume RUN_DIR.")
     add_data_option(parser)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="fast", help="recipe (default: fast)")
+    parser.add_argument("--preset", type=_recipe_name, default="fast", metavar="NAME|FILE.json",
+                        help=f"a preset ({', '.join(PRESETS)}; default fast) or a recipe JSON file, e.g. a "
+                             "run's config.json")
     parser.add_argument("--epochs", type=positive_int, help="override the recipe's epoch count")
     parser.add_argument("--batch-size", type=positive_int, help="override the recipe's batch size")
     parser.add_argument("--limit", type=positive_int, help="use only the first N training images")
@@ -27,6 +29,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
     target.add_argument("--out", metavar="RUN_DIR", help="new run directory")
     target.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last finished epoch")
     return parser
+
+
+def _recipe_name(text: str) -> str:
+    from digitrec.recipes import PRESETS
+
+    if text not in PRESETS and not text.endswith(".json"):
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a preset ({', '.join(PRESETS)}) nor a .json file")
+    return text
 
 
 def run(args) -> int:
