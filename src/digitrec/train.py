@@ -81,7 +81,7 @@ class RunCheckpoint(keras.callbacks.Callback):
     learning rate and plateau counters the annealer has just updated.
     """
 
-    def __init__(self, run_dir: Path, annealer: "ResumableAnnealer | None"):
+    def __init__(self, run_dir: Path, annealer: ResumableAnnealer | None):
         super().__init__()
         self.run_dir = run_dir
         self.annealer = annealer
