@@ -1,10 +1,10 @@
 """Feeding training batches to `model.fit` without stalling the step.
 
-Measured on the 2-core CPU (README, "Results"): given numpy arrays, Keras' array adapter sometimes runs
-an epoch on ~1.1 cores instead of ~1.7 (the same epoch takes 21 s instead of 13 s, at random from one
-model to the next), and a `keras.utils.PyDataset` always does. A `tf.data` pipeline that shuffles,
-batches and prefetches in TensorFlow's own threads keeps both cores busy every time. Other backends get
-the arrays as they are.
+Measured on the 2-core CPU (`benchmarks/input_pipeline.py`): given numpy arrays, Keras' array adapter
+now and then runs a whole epoch on about one core (42 s at 0.92 cores instead of ~21 s at 1.7, at random
+from one model to the next; a `keras.utils.PyDataset` did so every time in a probe). A `tf.data` pipeline
+that shuffles, batches and prefetches in TensorFlow's own threads kept both cores busy every time. Other
+backends get the arrays as they are.
 """
 
 from __future__ import annotations
