@@ -12,7 +12,7 @@ PRESET ?= fast
 RUN    ?= runs/main
 KAGGLE_TEST := $(firstword $(wildcard $(KAGGLE_DIR)/test.csv.gz $(KAGGLE_DIR)/test.csv))
 
-.PHONY: setup run test browser bench bench-quick serve clean
+.PHONY: setup run test test-fast lint mutation browser bench bench-quick serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,21 @@ browser:
 
 test: setup browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The inner loop: no training, no browser, no subprocess campaigns (under a minute).
+test-fast: setup
+	$(BIN)/pytest -q -m "not slow and not browser" $(PYTEST_ARGS)
+
+# ruff (lint + format check) and mypy, as CI runs them.
+lint: setup
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/mypy
+
+# Mutation testing of the numpy-only core (data/, imaging, the inference core): see docs/design.md.
+mutation: setup
+	$(BIN)/pip install --quiet 'mutmut>=3.3,<4'
+	$(BIN)/python scripts/mutation.py
 
 # The full measurements behind the README's results (about 2½ h on the 2-core CPU).
 bench: setup

@@ -14,10 +14,10 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import data_spec, write_result  # noqa: E402
+from _common import data_spec, write_result
 
-from digitrec.data import load_dataset  # noqa: E402
-from digitrec.predict import Predictor, load_predictor  # noqa: E402
+from digitrec.data import load_dataset
+from digitrec.inference import Predictor, load_predictor
 
 
 def main() -> None:
@@ -31,16 +31,25 @@ def main() -> None:
     singles = [accuracy(m.predict_proba(data.x_test)) for m in members]
     ensemble = Predictor([model for m in members for model in m.models], f"ensemble of {len(members)}")
     result = {
-        "runs": [os.path.basename(os.path.normpath(r)) for r in args.runs], "single_accuracies": singles,
-        "mean": statistics.mean(singles), "std": statistics.stdev(singles) if len(singles) > 1 else 0.0,
+        "runs": [os.path.basename(os.path.normpath(r)) for r in args.runs],
+        "single_accuracies": singles,
+        "mean": statistics.mean(singles),
+        "std": statistics.stdev(singles) if len(singles) > 1 else 0.0,
         "ensemble_accuracy": accuracy(ensemble.predict_proba(data.x_test)),
         "ensemble_tta_accuracy": accuracy(ensemble.predict_proba(data.x_test, tta=True)),
     }
-    print(f"{args.name}: single {result['mean']:.4%} ± {result['std']:.4%} ({', '.join(f'{a:.2%}' for a in singles)}); "
-          f"ensemble of {len(members)} {result['ensemble_accuracy']:.4%}, with TTA {result['ensemble_tta_accuracy']:.4%}")
-    write_result(f"ensemble_gain_{args.name}", {
-        "command": "python benchmarks/ensemble_gain.py " + " ".join(sys.argv[1:]),
-        "data": "MNIST t10k; each run trained on MNIST train only (54,000 / 6,000 validation)", **result})
+    print(
+        f"{args.name}: single {result['mean']:.4%} ± {result['std']:.4%} ({', '.join(f'{a:.2%}' for a in singles)}); "
+        f"ensemble of {len(members)} {result['ensemble_accuracy']:.4%}, with TTA {result['ensemble_tta_accuracy']:.4%}"
+    )
+    write_result(
+        f"ensemble_gain_{args.name}",
+        {
+            "command": "python benchmarks/ensemble_gain.py " + " ".join(sys.argv[1:]),
+            "data": "MNIST t10k; each run trained on MNIST train only (54,000 / 6,000 validation)",
+            **result,
+        },
+    )
 
 
 if __name__ == "__main__":

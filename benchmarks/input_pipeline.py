@@ -18,13 +18,16 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
-import keras  # noqa: E402
-from _common import data_spec, write_result  # noqa: E402
+import keras
+from _common import data_spec, write_result
 
-from digitrec import recipes, train  # noqa: E402
-from digitrec.data import load_dataset  # noqa: E402
-from digitrec.data.prepare import normalize, one_hot  # noqa: E402
-from digitrec.pipeline import fit_arguments  # noqa: E402
+from digitrec import recipes, train
+from digitrec.data import (
+    load_dataset,
+    prepare,
+)
+from digitrec.data.prepare import normalize, one_hot
+from digitrec.pipeline import fit_arguments
 
 FEEDS = {
     "numpy_arrays": lambda x, y, batch: {"x": x, "y": y, "batch_size": batch, "shuffle": True},
@@ -35,13 +38,18 @@ FEEDS = {
 def one_epoch(recipe, x, y, feed: str) -> dict:
     keras.utils.set_random_seed(0)
     model = train.build_model(recipe, -(-len(x) // recipe.batch_size))
-    model.fit(**FEEDS[feed](x[:20 * recipe.batch_size], y[:20 * recipe.batch_size], recipe.batch_size),
-              epochs=1, verbose=0)  # tracing and warm-up, off the clock
+    model.fit(
+        **FEEDS[feed](x[: 20 * recipe.batch_size], y[: 20 * recipe.batch_size], recipe.batch_size), epochs=1, verbose=0
+    )  # tracing and warm-up, off the clock
     cpu, wall = sum(os.times()[:2]), time.perf_counter()
     model.fit(**FEEDS[feed](x, y, recipe.batch_size), epochs=1, verbose=0)
     wall = time.perf_counter() - wall
-    return {"feed": feed, "epoch_seconds": round(wall, 2), "images_per_second": round(len(x) / wall),
-            "cores_busy": round((sum(os.times()[:2]) - cpu) / wall, 2)}
+    return {
+        "feed": feed,
+        "epoch_seconds": round(wall, 2),
+        "images_per_second": round(len(x) / wall),
+        "cores_busy": round((sum(os.times()[:2]) - cpu) / wall, 2),
+    }
 
 
 def main() -> None:
@@ -50,25 +58,41 @@ def main() -> None:
     parser.add_argument("--preset", default="fast")
     args = parser.parse_args()
     recipe = recipes.get(args.preset)
-    x_tr, _, y_tr, _ = train.split_data(load_dataset(data_spec("mnist")), recipe.val_fraction, 0, None)
+    mnist = load_dataset(data_spec("mnist"))
+    x_tr, _, y_tr, _ = prepare.split(mnist.x_train, mnist.y_train, recipe.val_fraction, 0)
     x, y = normalize(x_tr), one_hot(y_tr)
     rows = []
     for _ in range(args.repeats):  # interleaved, so a slow patch of the machine hits both feeds
         for feed in FEEDS:
             rows.append(one_epoch(recipe, x, y, feed))
-            print(f"{feed:18s} {rows[-1]['epoch_seconds']:6.1f} s/epoch  {rows[-1]['images_per_second']:5d} img/s  "
-                  f"{rows[-1]['cores_busy']:.2f} cores busy", flush=True)
-    summary = {feed: {"median_epoch_seconds": statistics.median(r["epoch_seconds"] for r in rows if r["feed"] == feed),
-                      "worst_epoch_seconds": max(r["epoch_seconds"] for r in rows if r["feed"] == feed)}
-               for feed in FEEDS}
+            print(
+                f"{feed:18s} {rows[-1]['epoch_seconds']:6.1f} s/epoch  {rows[-1]['images_per_second']:5d} img/s  "
+                f"{rows[-1]['cores_busy']:.2f} cores busy",
+                flush=True,
+            )
+    summary = {
+        feed: {
+            "median_epoch_seconds": statistics.median(r["epoch_seconds"] for r in rows if r["feed"] == feed),
+            "worst_epoch_seconds": max(r["epoch_seconds"] for r in rows if r["feed"] == feed),
+        }
+        for feed in FEEDS
+    }
     ratio = summary["numpy_arrays"]["median_epoch_seconds"] / summary["tf_data_pipeline"]["median_epoch_seconds"]
-    print(f"median epoch: arrays {summary['numpy_arrays']['median_epoch_seconds']:.1f} s, pipeline "
-          f"{summary['tf_data_pipeline']['median_epoch_seconds']:.1f} s (×{ratio:.2f})")
-    write_result("input_pipeline", {
-        "command": "python benchmarks/input_pipeline.py " + " ".join(sys.argv[1:]),
-        "data": "MNIST train split (54,000 images), one epoch per fresh model", "recipe": recipe.to_dict(),
-        "rows": rows, "summary": summary, "arrays_over_pipeline_median": round(ratio, 2),
-    })
+    print(
+        f"median epoch: arrays {summary['numpy_arrays']['median_epoch_seconds']:.1f} s, pipeline "
+        f"{summary['tf_data_pipeline']['median_epoch_seconds']:.1f} s (×{ratio:.2f})"
+    )
+    write_result(
+        "input_pipeline",
+        {
+            "command": "python benchmarks/input_pipeline.py " + " ".join(sys.argv[1:]),
+            "data": "MNIST train split (54,000 images), one epoch per fresh model",
+            "recipe": recipe.to_dict(),
+            "rows": rows,
+            "summary": summary,
+            "arrays_over_pipeline_median": round(ratio, 2),
+        },
+    )
 
 
 if __name__ == "__main__":

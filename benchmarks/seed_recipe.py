@@ -15,10 +15,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import data_spec, peak_rss_mib, write_result  # noqa: E402
+from _common import data_spec, peak_rss_mib, write_result
 
-from digitrec import recipes, train  # noqa: E402
-from digitrec.data import load_dataset  # noqa: E402
+from digitrec import recipes, train
+from digitrec.data import load_dataset
+from digitrec.rundir import Run
 
 
 def main() -> None:
@@ -34,19 +35,27 @@ def main() -> None:
     start = time.perf_counter()
     train.train(recipe, data, args.out, seed=args.seed)
     wall = time.perf_counter() - start
-    history = train.read_history(args.out)
+    history = Run(args.out).history()
     final = history[-1]
-    print(f"seed recipe: {args.epochs} epochs, val accuracy {final['val_accuracy']:.4%} "
-          f"(best {max(h['val_accuracy'] for h in history):.4%}), wall {wall / 60:.1f} min")
-    write_result(f"seed_recipe_{args.epochs}ep", {
-        "command": f"python benchmarks/seed_recipe.py --epochs {args.epochs} --seed {args.seed}",
-        "data": "Kaggle train.csv, 90/10 stratified split (seed %d)" % args.seed,
-        "epochs": args.epochs, "seed": args.seed, "wall_seconds": round(wall, 1),
-        "val_accuracy_final": final["val_accuracy"], "val_loss_final": final["val_loss"],
-        "val_accuracy_best": max(h["val_accuracy"] for h in history),
-        "peak_rss_mib": round(peak_rss_mib()),
-        "history": history,
-    })
+    print(
+        f"seed recipe: {args.epochs} epochs, val accuracy {final['val_accuracy']:.4%} "
+        f"(best {max(h['val_accuracy'] for h in history):.4%}), wall {wall / 60:.1f} min"
+    )
+    write_result(
+        f"seed_recipe_{args.epochs}ep",
+        {
+            "command": f"python benchmarks/seed_recipe.py --epochs {args.epochs} --seed {args.seed}",
+            "data": f"Kaggle train.csv, 90/10 stratified split (seed {args.seed})",
+            "epochs": args.epochs,
+            "seed": args.seed,
+            "wall_seconds": round(wall, 1),
+            "val_accuracy_final": final["val_accuracy"],
+            "val_loss_final": final["val_loss"],
+            "val_accuracy_best": max(h["val_accuracy"] for h in history),
+            "peak_rss_mib": round(peak_rss_mib()),
+            "history": history,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -14,10 +14,10 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import data_spec, write_result  # noqa: E402
+from _common import data_spec, write_result
 
-from digitrec.data import load_dataset  # noqa: E402
-from digitrec.predict import load_predictor  # noqa: E402
+from digitrec.data import load_dataset
+from digitrec.inference import load_predictor
 
 
 def main() -> None:
@@ -37,10 +37,18 @@ def main() -> None:
             row[f"{key}_accuracy"] = float((probs.argmax(1) == data.y_test).mean())
             row[f"{key}_seconds"] = round(time.perf_counter() - start, 2)
         rows.append(row)
-        print(f"{row['model']}: {row['plain_accuracy']:.4%} → TTA {row['tta_accuracy']:.4%} "
-              f"({row['plain_seconds']} s → {row['tta_seconds']} s for 10,000 images)")
-    write_result("tta_gain", {"command": "python benchmarks/tta_gain.py " + " ".join(sys.argv[1:]),
-                              "data": "MNIST t10k (10,000 images)", "rows": rows})
+        print(
+            f"{row['model']}: {row['plain_accuracy']:.4%} → TTA {row['tta_accuracy']:.4%} "
+            f"({row['plain_seconds']} s → {row['tta_seconds']} s for 10,000 images)"
+        )
+    write_result(
+        "tta_gain",
+        {
+            "command": "python benchmarks/tta_gain.py " + " ".join(sys.argv[1:]),
+            "data": "MNIST t10k (10,000 images)",
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -10,31 +10,38 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
+import keras
 
-from digitrec import recipes, train  # noqa: E402
-from digitrec.data import load_dataset  # noqa: E402
-from digitrec.data.prepare import normalize  # noqa: E402
-from digitrec.evaluate import compute_metrics  # noqa: E402
-from digitrec.fileio import atomic_path, write_json  # noqa: E402
-from digitrec.export import export_model  # noqa: E402
-from digitrec.predict import BUNDLED_INT8, BUNDLED_MODEL, BUNDLED_ONNX, Predictor  # noqa: E402
-from digitrec.quantize import CALIBRATION_IMAGES  # noqa: E402
+from digitrec import recipes, train
+from digitrec.bundled import INT8 as BUNDLED_INT8
+from digitrec.bundled import KERAS as BUNDLED_MODEL
+from digitrec.bundled import META as BUNDLED_META
+from digitrec.bundled import ONNX as BUNDLED_ONNX
+from digitrec.data import load_dataset
+from digitrec.evaluate import answers_sha256, compute_metrics
+from digitrec.export import export_model
+from digitrec.fileio import atomic_path, write_json
+from digitrec.inference import Predictor
+from digitrec.inference.keras_model import KerasModel, load_keras_model
+from digitrec.provenance import versions
+from digitrec.quantize import calibration_images
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", default="mnist:../shared/data/mnist",
-                        help="MNIST only: the bundled model must never have seen the test digits")
+    parser.add_argument(
+        "--data",
+        default="mnist:../shared/data/mnist",
+        help="MNIST only: the bundled model must never have seen the test digits",
+    )
     args = parser.parse_args()
 
     data = load_dataset(args.data)
@@ -43,9 +50,11 @@ def main() -> None:
     recipe = recipes.get(args.preset)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        model = train.train(recipe, data, Path(tmp) / "run", seed=args.seed, verbose=2)
+        run = train.train(recipe, data, Path(tmp) / "run", seed=args.seed, verbose=2)
         seconds = time.perf_counter() - start
-    metrics = compute_metrics(data.y_test, Predictor([model], "bundled").predict_proba(data.x_test))
+        model = load_keras_model(run.file("model.keras"))
+    probabilities = Predictor([KerasModel(model)], "bundled").predict_proba(data.x_test)
+    metrics = compute_metrics(data.y_test, probabilities)
 
     # Ship weights only: an uncompiled copy drops the optimizer state (a third of the file).
     shipped = keras.models.clone_model(model)
@@ -56,21 +65,36 @@ def main() -> None:
     source = BUNDLED_MODEL.relative_to(Path.cwd())
     export_model(source, "onnx", BUNDLED_ONNX.relative_to(Path.cwd()), force=True)
     # And an int8 one for batch throughput, calibrated on training images only.
-    export_model(source, "onnx", BUNDLED_INT8.relative_to(Path.cwd()), force=True,
-                 int8_calibration=normalize(data.x_train[:CALIBRATION_IMAGES]))
-    write_json(BUNDLED_MODEL.with_suffix(".json"), {
-        "file": BUNDLED_MODEL.name,
-        "sha256": hashlib.sha256(BUNDLED_MODEL.read_bytes()).hexdigest(),
-        "bytes": BUNDLED_MODEL.stat().st_size,
-        "command": f"python scripts/train_bundled_model.py --preset {args.preset} --seed {args.seed}",
-        "recipe": recipe.to_dict(), "seed": args.seed,
-        "data": "MNIST train (54,000 train / 6,000 validation, stratified split, seed as above)",
-        "mnist_test_accuracy": metrics["accuracy"], "mnist_test_errors": metrics["errors"],
-        "mnist_test_loss": metrics["loss"], "train_seconds": round(seconds, 1), "versions": train.versions(),
-        "date": time.strftime("%Y-%m-%d"),
-    })
-    print(f"bundled {args.preset}: MNIST test accuracy {metrics['accuracy']:.4%}, "
-          f"{BUNDLED_MODEL.stat().st_size / 1e6:.1f} MB, trained in {seconds:.0f} s")
+    export_model(
+        source,
+        "onnx",
+        BUNDLED_INT8.relative_to(Path.cwd()),
+        force=True,
+        int8_calibration=calibration_images(data.x_train),
+    )
+    write_json(
+        BUNDLED_META,
+        {
+            "file": BUNDLED_MODEL.name,
+            "sha256": hashlib.sha256(BUNDLED_MODEL.read_bytes()).hexdigest(),
+            "bytes": BUNDLED_MODEL.stat().st_size,
+            "command": f"python scripts/train_bundled_model.py --preset {args.preset} --seed {args.seed}",
+            "recipe": recipe.to_dict(),
+            "seed": args.seed,
+            "data": "MNIST train (54,000 train / 6,000 validation, stratified split, seed as above)",
+            "mnist_test_accuracy": metrics["accuracy"],
+            "mnist_test_errors": metrics["errors"],
+            "mnist_test_loss": metrics["loss"],
+            "mnist_test_answers_sha256": answers_sha256(probabilities),
+            "train_seconds": round(seconds, 1),
+            "versions": versions(),
+            "date": time.strftime("%Y-%m-%d"),
+        },
+    )
+    print(
+        f"bundled {args.preset}: MNIST test accuracy {metrics['accuracy']:.4%}, "
+        f"{BUNDLED_MODEL.stat().st_size / 1e6:.1f} MB, trained in {seconds:.0f} s"
+    )
 
 
 if __name__ == "__main__":

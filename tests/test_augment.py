@@ -46,7 +46,6 @@ def test_zero_strength_is_identity_while_training():
     np.testing.assert_allclose(out, images, atol=1e-5)
 
 
-@pytest.mark.shared_data
 def test_real_digits_move_but_keep_ink_and_place(digits):
     out = augment(RandomAffine(rotation=10, zoom=0.1, shift=0.1, seed=4), digits)
     assert out.shape == digits.shape and out.dtype == digits.dtype
@@ -62,7 +61,6 @@ def test_real_digits_move_but_keep_ink_and_place(digits):
     assert moved.mean() > 0.5  # shifts of up to ±2.8 px really happen
 
 
-@pytest.mark.shared_data
 def test_same_seed_same_output(digits):
     batch = digits[:32]
     first = augment(RandomAffine(seed=7), batch)
@@ -70,7 +68,6 @@ def test_same_seed_same_output(digits):
     assert not np.allclose(augment(RandomAffine(seed=8), batch), first)
 
 
-@pytest.mark.shared_data
 def test_each_call_draws_new_transforms(digits):
     layer = RandomAffine(seed=7)
     batch = digits[:32]
@@ -78,11 +75,17 @@ def test_each_call_draws_new_transforms(digits):
 
 
 def test_config_round_trip():
-    layer = RandomAffine(rotation=5, zoom=0.2, shift=0.05, fill_mode="nearest", interpolation="nearest",
-                         seed=9, name="aug")
+    layer = RandomAffine(
+        rotation=5, zoom=0.2, shift=0.05, fill_mode="nearest", interpolation="nearest", seed=9, name="aug"
+    )
     config = layer.get_config()
     assert {k: config[k] for k in ("rotation", "zoom", "shift", "fill_mode", "interpolation", "seed")} == {
-        "rotation": 5.0, "zoom": 0.2, "shift": 0.05, "fill_mode": "nearest", "interpolation": "nearest", "seed": 9,
+        "rotation": 5.0,
+        "zoom": 0.2,
+        "shift": 0.05,
+        "fill_mode": "nearest",
+        "interpolation": "nearest",
+        "seed": 9,
     }
     assert RandomAffine.from_config(config).get_config() == config
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))

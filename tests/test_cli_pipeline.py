@@ -13,25 +13,30 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import digitrec
 
 from digitrec.cli import main
 
-pytestmark = pytest.mark.shared_data
-
 LIMIT = "3000"
-
-
-def digitrec(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "digitrec", *args], capture_output=True, text=True,
-                          timeout=600, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def seed_run(shared_data, tmp_path_factory) -> Path:
     """The seed recipe, 1 epoch on the first 3,000 real MNIST training images (10% validation)."""
     run_dir = tmp_path_factory.mktemp("runs") / "seed"
-    result = digitrec("train", "--data", f"mnist:{shared_data / 'mnist'}", "--preset", "seed", "--epochs", "1",
-                      "--limit", LIMIT, "--out", str(run_dir))
+    result = digitrec(
+        "train",
+        "--data",
+        f"mnist:{shared_data / 'mnist'}",
+        "--preset",
+        "seed",
+        "--epochs",
+        "1",
+        "--limit",
+        LIMIT,
+        "--out",
+        str(run_dir),
+    )
     assert result.returncode == 0, result.stderr
     return run_dir
 
@@ -72,8 +77,22 @@ def test_evaluate_on_the_validation_split(seed_run):
 
 def test_resume_after_sigkill_continues_the_same_run(shared_data, tmp_path):
     run_dir = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "digitrec", "train", "--data", f"mnist:{shared_data / 'mnist'}",
-           "--preset", "seed", "--epochs", "3", "--limit", "1500", "--out", str(run_dir)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "digitrec",
+        "train",
+        "--data",
+        f"mnist:{shared_data / 'mnist'}",
+        "--preset",
+        "seed",
+        "--epochs",
+        "3",
+        "--limit",
+        "1500",
+        "--out",
+        str(run_dir),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300
     state = run_dir / "state.json"
@@ -99,8 +118,14 @@ def test_resume_after_sigkill_continues_the_same_run(shared_data, tmp_path):
 
 def test_submit_on_the_real_kaggle_test_set(seed_run, shared_data, tmp_path):
     out = tmp_path / "submission.csv"
-    result = digitrec("submit", str(seed_run), "--test",
-                      str(shared_data / "kaggle-digit-recognizer" / "test.csv.gz"), "--output", str(out))
+    result = digitrec(
+        "submit",
+        str(seed_run),
+        "--test",
+        str(shared_data / "kaggle-digit-recognizer" / "test.csv.gz"),
+        "--output",
+        str(out),
+    )
     assert result.returncode == 0, result.stderr
     assert out.read_text().splitlines()[0] == "ImageId,Label"
     frame = pd.read_csv(out)
@@ -125,16 +150,19 @@ def test_submit_rejects_bad_test_csv_without_writing(seed_run, tmp_path, capsys)
     assert not out.exists() and list(tmp_path.iterdir()) == [bad]
 
 
-@pytest.mark.parametrize("args, code, message", [
-    (["train", "--data", "mnist:/nonexistent-dir", "--out", "{tmp}/r"], 1, "not a directory"),
-    (["train", "--data", "nonsense:x", "--out", "{tmp}/r"], 1, "unknown data source"),
-    (["train", "--preset", "nope", "--out", "{tmp}/r"], 2, "neither a preset"),
-    (["train", "--preset", "{tmp}/missing.json", "--out", "{tmp}/r"], 1, "cannot read recipe"),
-    (["train", "--epochs", "-3", "--out", "{tmp}/r"], 2, "must be at least 1"),
-    (["train", "--resume", "{tmp}"], 1, "not a run directory"),
-    (["evaluate", "{tmp}"], 1, "not a run directory"),
-    (["submit", "{tmp}/none", "--test", "{tmp}/t.csv", "--output", "{tmp}/s.csv"], 1, "no such file"),
-])
+@pytest.mark.parametrize(
+    "args, code, message",
+    [
+        (["train", "--data", "mnist:/nonexistent-dir", "--out", "{tmp}/r"], 1, "not a directory"),
+        (["train", "--data", "nonsense:x", "--out", "{tmp}/r"], 1, "unknown data source"),
+        (["train", "--preset", "nope", "--out", "{tmp}/r"], 2, "neither a preset"),
+        (["train", "--preset", "{tmp}/missing.json", "--out", "{tmp}/r"], 1, "cannot read recipe"),
+        (["train", "--epochs", "-3", "--out", "{tmp}/r"], 2, "must be at least 1"),
+        (["train", "--resume", "{tmp}"], 1, "not a run directory"),
+        (["evaluate", "{tmp}"], 1, "not a run directory"),
+        (["submit", "{tmp}/none", "--test", "{tmp}/t.csv", "--output", "{tmp}/s.csv"], 1, "no such file"),
+    ],
+)
 def test_bad_input_gets_one_line_and_an_exit_code(args, code, message, tmp_path):
     result = digitrec(*[a.format(tmp=tmp_path) for a in args])
     assert result.returncode == code

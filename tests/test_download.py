@@ -94,7 +94,6 @@ def files_in(directory):
     return sorted(p.name for p in directory.iterdir())
 
 
-@pytest.mark.shared_data
 def test_falls_through_to_the_good_mirror(mirrors, not_http, closed_port, shared_data, tmp_path):
     dest = tmp_path / "cache"
     order = [closed_port, mirrors["missing"][0], not_http, mirrors["corrupt"][0], mirrors["good"][0]]
@@ -107,13 +106,11 @@ def test_falls_through_to_the_good_mirror(mirrors, not_http, closed_port, shared
         assert mirrors[kind][1] == [f"/{NAME}"]
 
 
-@pytest.mark.shared_data
 def test_stops_at_the_first_good_mirror(mirrors, tmp_path):
     download_file(NAME, tmp_path, mirrors=[mirrors["good"][0], mirrors["corrupt"][0]], timeout=5)
     assert mirrors["corrupt"][1] == []
 
 
-@pytest.mark.shared_data
 def test_no_good_mirror_names_every_failure_and_writes_nothing(mirrors, not_http, closed_port, tmp_path):
     dest = tmp_path / "cache"
     dest.mkdir()
@@ -129,7 +126,6 @@ def test_no_good_mirror_names_every_failure_and_writes_nothing(mirrors, not_http
     assert files_in(dest) == []
 
 
-@pytest.mark.shared_data
 def test_ensure_mnist_downloads_only_the_missing_file(mirrors, tmp_path):
     dest = tmp_path / "mnist"
     dest.mkdir()
@@ -148,7 +144,6 @@ def test_ensure_mnist_downloads_only_the_missing_file(mirrors, tmp_path):
     assert mirrors["good"][1] == [f"/{NAME}"]  # nothing fetched the second time
 
 
-@pytest.mark.shared_data
 def test_ensure_mnist_defaults_to_the_cache_dir(mirrors, tmp_path, monkeypatch):
     monkeypatch.setenv("DIGITREC_CACHE", str(tmp_path / "cache"))
     dest = tmp_path / "cache" / "mnist"

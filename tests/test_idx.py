@@ -133,8 +133,12 @@ def _invalid_block_type(blob: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     "damage",
-    [lambda b: b[: len(b) // 2], lambda b: b[:-4] + b"\xff\xff\xff\xff", _invalid_block_type,
-     lambda b: b[:2] + b"\x00" * 30],
+    [
+        lambda b: b[: len(b) // 2],
+        lambda b: b[:-4] + b"\xff\xff\xff\xff",
+        _invalid_block_type,
+        lambda b: b[:2] + b"\x00" * 30,
+    ],
     ids=["truncated", "wrong-length-trailer", "invalid-deflate-block", "garbage-after-magic"],
 )
 def test_corrupt_gzip(tmp_path, damage):
@@ -164,10 +168,7 @@ def test_directory_instead_of_file(tmp_path):
 # --- the real MNIST files -----------------------------------------------------------------------------
 
 
-@pytest.mark.shared_data
-@pytest.mark.parametrize(
-    "prefix, counts", [("train", TRAIN_COUNTS), ("t10k", TEST_COUNTS)], ids=["train", "test"]
-)
+@pytest.mark.parametrize("prefix, counts", [("train", TRAIN_COUNTS), ("t10k", TEST_COUNTS)], ids=["train", "test"])
 def test_real_mnist_files(shared_data, prefix, counts):
     images = read_idx(shared_data / "mnist" / f"{prefix}-images-idx3-ubyte.gz")
     labels = read_idx(shared_data / "mnist" / f"{prefix}-labels-idx1-ubyte.gz")
@@ -177,7 +178,6 @@ def test_real_mnist_files(shared_data, prefix, counts):
     assert images.max() == 255 and images.min() == 0
 
 
-@pytest.mark.shared_data
 @pytest.mark.parametrize("stem", ["t10k-labels-idx1-ubyte", "t10k-images-idx3-ubyte"])
 def test_real_file_decompressed_under_standard_name_passes_checksum(shared_data, tmp_path, stem):
     compressed = shared_data / "mnist" / f"{stem}.gz"
@@ -187,7 +187,6 @@ def test_real_file_decompressed_under_standard_name_passes_checksum(shared_data,
     np.testing.assert_array_equal(read_idx(raw), read_idx(compressed))
 
 
-@pytest.mark.shared_data
 def test_real_file_with_one_changed_label_fails_checksum(shared_data, tmp_path):
     payload = bytearray(gzip.decompress((shared_data / "mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes()))
     payload[8] = (payload[8] + 1) % 10  # still a well-formed IDX label file

@@ -238,7 +238,6 @@ def first_rows_by_csv_module(path, count):
         return [list(map(int, next(reader))) for _ in range(count)]
 
 
-@pytest.mark.shared_data
 def test_real_train_csv(shared_data):
     path = shared_data / "kaggle-digit-recognizer" / "train.csv.gz"
     images, labels = read_kaggle_csv(path, labelled=True)
@@ -250,7 +249,6 @@ def test_real_train_csv(shared_data):
         np.testing.assert_array_equal(images[i].ravel(), row[1:])
 
 
-@pytest.mark.shared_data
 def test_real_test_csv(shared_data):
     path = shared_data / "kaggle-digit-recognizer" / "test.csv.gz"
     images, labels = read_kaggle_csv(path)

@@ -26,7 +26,8 @@ def test_each_example_once_per_epoch_in_a_seeded_order():
     again, _ = epoch_of(fit_arguments((x, y), val, batch_size=64, seed=3))
     other, _ = epoch_of(fit_arguments((x, y), val, batch_size=64, seed=4))
     assert (again == xs).all() and (other != xs).any()
-    val_x, val_y = epoch_of({"x": first["validation_data"]} if "y" not in first else
-                            dict(zip(("x", "y"), first["validation_data"])))
+    val_x, val_y = epoch_of(
+        {"x": first["validation_data"]} if "y" not in first else dict(zip(("x", "y"), first["validation_data"]))
+    )
     assert (val_x.ravel() == np.arange(70)).all() and (val_y == np.arange(70) * 10).all()
     assert fit_arguments((x, y), None, 64, 0)["validation_data"] is None

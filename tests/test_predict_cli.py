@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from test_imaging import (
+from helpers import (
     black_on_white_png,
     chalk_on_board_png,
     encode,
@@ -23,15 +23,7 @@ from test_imaging import (
 from digitrec.cli import main
 from digitrec.data.idx import write_idx
 
-pytestmark = pytest.mark.shared_data
 SEED = 7
-
-
-@pytest.fixture(scope="module")
-def predictor():
-    from digitrec.predict import load_predictor
-
-    return load_predictor()
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +38,16 @@ def inputs(mnist, predictor, tmp_path_factory):
     folder = tmp_path_factory.mktemp("predict")
     rng = np.random.default_rng(SEED)
     files, expected = [], []
-    for digit, label, (name, render) in zip(digits, labels, [
-            ("pen.jpg", off_centre_blue_pen_jpeg), ("ink.png", black_on_white_png),
-            ("palette.gif", palette_gif), ("chalk.png", chalk_on_board_png)]):
+    for digit, label, (name, render) in zip(
+        digits,
+        labels,
+        [
+            ("pen.jpg", off_centre_blue_pen_jpeg),
+            ("ink.png", black_on_white_png),
+            ("palette.gif", palette_gif),
+            ("chalk.png", chalk_on_board_png),
+        ],
+    ):
         (folder / name).write_bytes(render(digit, rng))
         files.append(str(folder / name))
         expected.append((str(folder / name), None, label))
@@ -104,8 +103,17 @@ def test_csv_has_a_header_and_one_row_per_image(inputs, capsys):
     code, out, _ = predict(capsys, "--csv", "--min-confidence", "0.5", *inputs["files"])
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert list(rows[0]) == ["file", "index", "digit", "confidence", "second", "second_confidence", "third",
-                             "third_confidence", "uncertain"]
+    assert list(rows[0]) == [
+        "file",
+        "index",
+        "digit",
+        "confidence",
+        "second",
+        "second_confidence",
+        "third",
+        "third_confidence",
+        "uncertain",
+    ]
     assert [(r["file"], int(r["index"]) if r["index"] else None, int(r["digit"])) for r in rows] == inputs["expected"]
     assert all(r["uncertain"] == "false" and float(r["confidence"]) >= float(r["second_confidence"]) for r in rows)
 
@@ -158,10 +166,18 @@ def test_tta_gives_the_same_answers_here(inputs, capsys):
     assert [int(r["digit"]) for r in csv.DictReader(io.StringIO(out))] == [e[2] for e in inputs["expected"][:2]]
 
 
-@pytest.mark.parametrize("flags", [
-    ["--min-confidence", "0"], ["--min-confidence", "1.5"], ["--min-confidence", "high"],
-    ["--min-confidence", "nan"], ["--json", "--csv"], ["--no-such-flag"],
-], ids=lambda flags: " ".join(flags))
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--min-confidence", "0"],
+        ["--min-confidence", "1.5"],
+        ["--min-confidence", "high"],
+        ["--min-confidence", "nan"],
+        ["--json", "--csv"],
+        ["--no-such-flag"],
+    ],
+    ids=lambda flags: " ".join(flags),
+)
 def test_bad_flags_are_usage_errors(flags, inputs, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["predict", *flags, inputs["files"][0]])

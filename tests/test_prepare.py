@@ -42,7 +42,6 @@ def test_one_hot():
     assert set(np.unique(encoded)) == {0.0, 1.0}
 
 
-@pytest.mark.shared_data
 def test_split_is_stratified_sized_and_disjoint(kaggle_labels):
     n = len(kaggle_labels)
     index = np.arange(n)
@@ -60,7 +59,6 @@ def test_split_is_stratified_sized_and_disjoint(kaggle_labels):
         assert np.all(np.abs(share - overall) <= 0.01 * overall), (share, overall)
 
 
-@pytest.mark.shared_data
 def test_split_is_reproducible_per_seed(kaggle_labels):
     index = np.arange(len(kaggle_labels))
     first = split(index, kaggle_labels, 0.1, seed=5)[1]
@@ -73,7 +71,7 @@ def test_split_is_reproducible_per_seed(kaggle_labels):
 def test_split_keeps_image_shape_and_dtype():
     images = np.random.default_rng(0).integers(0, 256, size=(40, 28, 28), dtype=np.uint8)
     labels = np.repeat(np.arange(10, dtype=np.uint8), 4)
-    x_train, x_val, y_train, y_val = split(images, labels, 0.25, seed=0)
+    x_train, x_val, _y_train, y_val = split(images, labels, 0.25, seed=0)
     assert x_train.shape == (30, 28, 28) and x_val.shape == (10, 28, 28)
     assert x_val.dtype == np.uint8 and y_val.dtype == np.uint8
     assert sorted(y_val.tolist()) == list(range(10))  # one of each class: stratified

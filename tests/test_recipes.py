@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 
 import keras
-import numpy as np
 import pytest
 
 from digitrec import models, recipes, train
-from digitrec.data.prepare import normalize, one_hot
 from digitrec.errors import ConfigError
-from digitrec.predict import Predictor
 from digitrec.recipes import Recipe
 
 
@@ -19,11 +16,28 @@ def test_seed_model_matches_the_original_summary():
     model = models.build("seed")
     assert model.count_params() == 887_530
     kinds = [type(layer).__name__ for layer in model.layers]
-    assert kinds == ["Conv2D", "Conv2D", "MaxPooling2D", "Dropout", "Conv2D", "Conv2D", "MaxPooling2D", "Dropout",
-                     "Flatten", "Dense", "Dropout", "Dense", "Activation"]
+    assert kinds == [
+        "Conv2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Dropout",
+        "Conv2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Dropout",
+        "Flatten",
+        "Dense",
+        "Dropout",
+        "Dense",
+        "Activation",
+    ]
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [(c.filters, c.kernel_size, c.padding) for c in convs] == [
-        (32, (5, 5), "same"), (32, (5, 5), "same"), (64, (3, 3), "same"), (64, (3, 3), "same")]
+        (32, (5, 5), "same"),
+        (32, (5, 5), "same"),
+        (64, (3, 3), "same"),
+        (64, (3, 3), "same"),
+    ]
     assert [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)] == [0.25, 0.25, 0.5]
 
 
@@ -34,8 +48,12 @@ def test_seed_recipe_is_the_original():
     opt = model.optimizer
     assert isinstance(opt, keras.optimizers.RMSprop)
     assert (float(opt.learning_rate), opt.rho, opt.epsilon) == pytest.approx((1e-3, 0.9, 1e-8))
-    assert (seed.plateau.monitor, seed.plateau.patience, seed.plateau.factor, seed.plateau.min_lr) == \
-        ("val_accuracy", 3, 0.5, 1e-5)
+    assert (seed.plateau.monitor, seed.plateau.patience, seed.plateau.factor, seed.plateau.min_lr) == (
+        "val_accuracy",
+        3,
+        0.5,
+        1e-5,
+    )
     assert (seed.augmentation.rotation, seed.augmentation.zoom, seed.augmentation.shift) == (10, 0.1, 0.1)
     assert model.layers[0].name == "augment"  # identity at inference, so the net itself is the original
 
@@ -45,14 +63,20 @@ def test_recipe_round_trips_through_a_dict():
         assert Recipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe  # as config.json stores it
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"epochs": 0}, "at least 1"), ({"schedule": "zigzag"}, "unknown schedule"),
-    ({"optimizer": "lion2"}, "unknown optimizer"), ({"precision": "int4"}, "unknown precision"),
-    ({"val_fraction": 0.0}, "val_fraction must be > 0"), ({"val_fraction": 1.0}, "val_fraction must be in"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"epochs": 0}, "at least 1"),
+        ({"schedule": "zigzag"}, "unknown schedule"),
+        ({"optimizer": "lion2"}, "unknown optimizer"),
+        ({"precision": "int4"}, "unknown precision"),
+        ({"val_fraction": 0.0}, "val_fraction must be > 0"),
+        ({"val_fraction": 1.0}, r"val_fraction must be a number in \[0, 1\)"),
+    ],
+)
 def test_invalid_recipes_are_rejected(change, message):
     with pytest.raises(ConfigError, match=message):
-        recipes.get("seed").replace(**change).validated()
+        recipes.get("seed").replace(**change)
 
 
 def test_a_recipe_json_file_or_a_run_config_is_a_recipe(tmp_path):
@@ -62,16 +86,27 @@ def test_a_recipe_json_file_or_a_run_config_is_a_recipe(tmp_path):
     config.write_text(json.dumps({"recipe": custom.to_dict(), "seed": 0}))
     assert recipes.get(str(bare)) == custom == recipes.get(str(config))
     model = models.build(custom.model, **custom.model_args)
-    assert [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == \
-        [8, 8, 16, 16, 16, 32]  # one 5×5 stem conv, then Deotte's stride-2 5×5 and the two later blocks
+    assert [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == [
+        8,
+        8,
+        16,
+        16,
+        16,
+        32,
+    ]  # one 5×5 stem conv, then Deotte's stride-2 5×5 and the two later blocks
 
 
-@pytest.mark.parametrize("content, message", [
-    ("{not json", "cannot read recipe"), ("[1, 2]", "a JSON object"),
-    ('{"name": "x"}', "invalid recipe: .*missing"), ('{"name": "x", "colour": "red"}', "unknown recipe fields"),
-    ('{"name": "x", "model": "seed", "epochs": "ten", "batch_size": 8}', "invalid recipe"),
-    ('{"name": "x", "model": "seed", "epochs": 1, "batch_size": 8, "augmentation": {"spin": 1}}', "invalid recipe"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "cannot read recipe"),
+        ("[1, 2]", "a JSON object"),
+        ('{"name": "x"}', "invalid recipe: .*missing"),
+        ('{"name": "x", "colour": "red"}', "unknown recipe fields"),
+        ('{"name": "x", "model": "seed", "epochs": "ten", "batch_size": 8}', "epochs must be an integer"),
+        ('{"name": "x", "model": "seed", "epochs": 1, "batch_size": 8, "augmentation": {"spin": 1}}', "invalid recipe"),
+    ],
+)
 def test_a_bad_recipe_file_is_one_config_error(tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)
@@ -96,49 +131,3 @@ def test_deotte_variants_keep_the_shape_contract():
     assert kinds.count("MaxPooling2D") == 2 and kinds.count("Conv2D") == 4
     assert pooled.output_shape == (None, 10)
     assert models.build("deotte").count_params() == 326_826  # Deotte's net unchanged by the defaults
-
-
-@pytest.mark.shared_data
-@pytest.mark.parametrize("preset", sorted(recipes.PRESETS))
-def test_every_preset_learns_on_real_data(preset, mnist):
-    """Three short epochs on 2,048 real digits: the training loss must fall far below its start.
-
-    (Held-out scores are tested on fully trained models elsewhere: after a few dozen steps the batch-norm
-    moving statistics of the fast/best nets have not caught up yet, so inference-mode scores lag.)"""
-    recipe = recipes.get(preset).replace(epochs=3)
-    x, y = normalize(mnist.x_train[:2048]), one_hot(mnist.y_train[:2048])
-    keras.utils.set_random_seed(0)
-    model = train.build_model(recipe, steps_per_epoch=-(-2048 // recipe.batch_size))
-    history = model.fit(x, y, batch_size=recipe.batch_size, epochs=3, verbose=0).history
-    assert history["loss"][-1] < 0.6 * history["loss"][0]
-    assert history["accuracy"][-1] > 0.6  # best (dropout 0.4) measured 0.71; chance is 0.1
-
-
-@pytest.fixture(scope="module")
-def small_trained_model(mnist):
-    keras.utils.set_random_seed(1)
-    model = train.build_model(recipes.get("fast").replace(epochs=1), steps_per_epoch=16)
-    model.fit(normalize(mnist.x_train[:2048]), one_hot(mnist.y_train[:2048]), batch_size=128, epochs=1, verbose=0)
-    return model
-
-
-@pytest.mark.shared_data
-def test_bfloat16_and_float32_agree_on_a_fixed_model(small_trained_model, mnist, tmp_path):
-    """The same weights run under the mixed_bfloat16 policy give the float32 answers (within bf16 noise)."""
-    images = mnist.x_test[:1000]
-    fp32 = Predictor([small_trained_model], "fp32").predict_proba(images)
-    bf16_model = train.build_model(recipes.get("fast").replace(precision="mixed_bfloat16"), steps_per_epoch=1)
-    bf16_model.set_weights(small_trained_model.get_weights())
-    assert bf16_model.layers[1].compute_dtype == "bfloat16"
-    bf16 = Predictor([bf16_model], "bf16").predict_proba(images)
-    assert np.abs(fp32 - bf16).max() < 0.1
-    assert (fp32.argmax(1) == bf16.argmax(1)).mean() >= 0.99
-
-
-@pytest.mark.shared_data
-def test_an_ensemble_of_identical_members_equals_one_member(small_trained_model, mnist):
-    images = mnist.x_test[:500]
-    one = Predictor([small_trained_model], "one").predict_proba(images)
-    three = Predictor([small_trained_model] * 3, "three").predict_proba(images)
-    np.testing.assert_allclose(three, one, atol=1e-6)
-    assert np.allclose(one.sum(axis=1), 1.0, atol=1e-5)

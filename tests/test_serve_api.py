@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import io
 import os
 import re
 import socket
@@ -18,22 +17,17 @@ import pytest
 from PIL import Image
 
 pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
+from helpers import png_bytes
 
-from digitrec.cli import main as cli_main  # noqa: E402
-from digitrec.serve import DEFAULT_MAX_UPLOAD_BYTES, create_app  # noqa: E402
+from digitrec.cli import main as cli_main
+from digitrec.serve import DEFAULT_MAX_UPLOAD_BYTES, create_app
 
 
 @pytest.fixture(scope="module")
 def client(predictor):
     with TestClient(create_app(predictor)) as test_client:
         yield test_client
-
-
-def png_bytes(image: np.ndarray | Image.Image, fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buffer, fmt)
-    return buffer.getvalue()
 
 
 def as_scan(image: np.ndarray) -> Image.Image:
@@ -65,7 +59,6 @@ def test_health(client, predictor):
     assert response.json()["max_upload_bytes"] == DEFAULT_MAX_UPLOAD_BYTES
 
 
-@pytest.mark.shared_data
 def test_pixels_are_used_as_is(client, predictor, one_per_class):
     """28×28 pixels skip the image pipeline: the API answers exactly what the predictor says."""
     for image, digit in one_per_class:
@@ -76,14 +69,15 @@ def test_pixels_are_used_as_is(client, predictor, one_per_class):
 ENCODINGS = {
     "base64 PNG": lambda image: {"json": {"image": base64.b64encode(png_bytes(image)).decode()}},
     "PNG data URL": lambda image: {
-        "json": {"image": "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()}},
+        "json": {"image": "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()}
+    },
     "multipart PNG": lambda image: {"files": {"file": ("digit.png", png_bytes(image), "image/png")}},
     "multipart JPEG scan, dark on light": lambda image: {
-        "files": {"file": ("scan.jpg", png_bytes(as_scan(image), "JPEG"), "image/jpeg")}},
+        "files": {"file": ("scan.jpg", png_bytes(as_scan(image), "JPEG"), "image/jpeg")}
+    },
 }
 
 
-@pytest.mark.shared_data
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_real_digits_in_every_encoding(client, predictor, one_per_class, encoding):
     for image, digit in one_per_class:
@@ -106,15 +100,15 @@ class ThreadCheckingPredictor:
         return self.predictor.predict_proba(images, **kwargs)
 
 
-@pytest.mark.shared_data
 def test_inference_runs_off_the_event_loop(predictor, one_per_class):
     checking = ThreadCheckingPredictor(predictor)
     image, digit = one_per_class[3]
     with TestClient(create_app(checking)) as test_client:
         startup_calls = checking.calls
         check_prediction(test_client.post("/api/predict", json={"pixels": image.tolist()}), digit, predictor.name)
-        check_prediction(test_client.post("/api/predict", files={"file": ("d.png", png_bytes(image))}), digit,
-                         predictor.name)
+        check_prediction(
+            test_client.post("/api/predict", files={"file": ("d.png", png_bytes(image))}), digit, predictor.name
+        )
     assert checking.calls == startup_calls + 2
     assert checking.calls_on_event_loop == 0
 
@@ -127,7 +121,11 @@ def test_openapi_documents_the_api(client):
     assert predict["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Prediction")
     assert {"413", "415", "422"} <= set(predict["responses"])
     assert set(spec["components"]["schemas"]["Prediction"]["properties"]) == {
-        "digit", "confidence", "probabilities", "model"}
+        "digit",
+        "confidence",
+        "probabilities",
+        "model",
+    }
     assert "/api/health" in spec["paths"]
     assert client.get("/docs").status_code == 200
 
@@ -156,42 +154,58 @@ def blank_png() -> bytes:
 
 def chunks(data: bytes, size: int = 64 * 1024):
     for start in range(0, len(data), size):
-        yield data[start:start + size]
+        yield data[start : start + size]
 
 
 BAD_REQUESTS = {
     # name: (request keyword arguments, status, a phrase the detail must contain)
     "garbage bytes": ({"files": {"file": ("x.png", os.urandom(2000), "image/png")}}, 422, "not an image"),
-    "truncated PNG": ({"files": {"file": ("x.png", png_bytes(np.full((28, 28), 200, np.uint8))[:60])}},
-                      422, "x.png"),
+    "truncated PNG": ({"files": {"file": ("x.png", png_bytes(np.full((28, 28), 200, np.uint8))[:60])}}, 422, "x.png"),
     "empty file": ({"files": {"file": ("empty.png", b"", "image/png")}}, 422, "empty"),
     "blank image": ({"files": {"file": ("blank.png", blank_png(), "image/png")}}, 422, "no ink"),
     "no file field": ({"files": {"upload": ("d.png", blank_png(), "image/png")}}, 422, "file: missing"),
     "wrong shape": ({"json": {"pixels": [[0] * 28] * 27}}, 422, "pixels"),
     "ragged rows": ({"json": {"pixels": [[0] * 28] * 27 + [[0] * 5]}}, 422, "pixels[27]"),
-    "value over 255": ({"json": {"pixels": [[0] * 28] * 5 + [[0] * 3 + [256] + [0] * 24] + [[0] * 28] * 22}},
-                       422, "pixels[5][3]"),
+    "value over 255": (
+        {"json": {"pixels": [[0] * 28] * 5 + [[0] * 3 + [256] + [0] * 24] + [[0] * 28] * 22}},
+        422,
+        "pixels[5][3]",
+    ),
     "negative value": ({"json": {"pixels": [[-1] * 28] * 28}}, 422, "greater than or equal to 0"),
     "fractional value": ({"json": {"pixels": [[0.5] * 28] * 28}}, 422, "integer"),
     "no ink in pixels": ({"json": {"pixels": [[0] * 28] * 28}}, 422, "no ink"),
     "bad base64": ({"json": {"image": "this is *not* base64"}}, 422, "base64"),
-    "base64 of garbage": ({"json": {"image": base64.b64encode(b"GIF89a but not really").decode()}}, 422,
-                          "not an image"),
+    "base64 of garbage": (
+        {"json": {"image": base64.b64encode(b"GIF89a but not really").decode()}},
+        422,
+        "not an image",
+    ),
     "data URL without base64": ({"json": {"image": "data:image/png,%89PNG"}}, 422, "base64"),
     "both fields": ({"json": {"pixels": [[0] * 28] * 28, "image": "AAAA"}}, 422, "exactly one"),
     "no field": ({"json": {}}, 422, "exactly one"),
     "unknown field": ({"json": {"digits": [1]}}, 422, "digits"),
-    "malformed JSON": ({"content": b'{"pixels": [[0, 1,', "headers": {"content-type": "application/json"}},
-                       422, "JSON"),
+    "malformed JSON": (
+        {"content": b'{"pixels": [[0, 1,', "headers": {"content-type": "application/json"}},
+        422,
+        "JSON",
+    ),
     "JSON not an object": ({"json": [[0] * 28] * 28}, 422, "object"),
-    "malformed multipart": ({"content": b"--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nxx",
-                             "headers": {"content-type": "multipart/form-data; boundary=b"}}, 422, "file"),
+    "malformed multipart": (
+        {
+            "content": b'--b\r\nContent-Disposition: form-data; name="file"\r\n\r\nxx',
+            "headers": {"content-type": "multipart/form-data; boundary=b"},
+        },
+        422,
+        "file",
+    ),
     "wrong content type": ({"content": b"\x89PNG", "headers": {"content-type": "image/png"}}, 415, "image/png"),
     "no content type": ({"content": b"{}"}, 415, "content type"),
-    "oversized body": ({"content": b"0" * (DEFAULT_MAX_UPLOAD_BYTES + 1),
-                        "headers": {"content-type": "application/json"}}, 413, "limit"),
-    "oversized upload": ({"files": {"file": ("big.png", b"0" * DEFAULT_MAX_UPLOAD_BYTES, "image/png")}}, 413,
-                         "limit"),
+    "oversized body": (
+        {"content": b"0" * (DEFAULT_MAX_UPLOAD_BYTES + 1), "headers": {"content-type": "application/json"}},
+        413,
+        "limit",
+    ),
+    "oversized upload": ({"files": {"file": ("big.png", b"0" * DEFAULT_MAX_UPLOAD_BYTES, "image/png")}}, 413, "limit"),
 }
 
 
@@ -210,8 +224,11 @@ def test_bad_requests_get_a_clear_4xx(client, name):
 
 def test_oversized_body_without_a_length_is_cut_off(client):
     """A chunked body declares no length: the limit is enforced as the bytes arrive."""
-    response = client.post("/api/predict", content=chunks(b" " * (DEFAULT_MAX_UPLOAD_BYTES + 10)),
-                           headers={"content-type": "application/json"})
+    response = client.post(
+        "/api/predict",
+        content=chunks(b" " * (DEFAULT_MAX_UPLOAD_BYTES + 10)),
+        headers={"content-type": "application/json"},
+    )
     assert "content-length" not in response.request.headers
     check_error(response, 413, "limit")
 
@@ -278,8 +295,9 @@ def test_serve_rejects_a_bad_port():
 def test_serve_command_prints_its_url_and_serves(tmp_path):
     log = tmp_path / "stderr.txt"
     with log.open("w") as stderr:
-        process = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", "0"],
-                                   stdout=subprocess.PIPE, stderr=stderr, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "digitrec", "serve", "--port", "0"], stdout=subprocess.PIPE, stderr=stderr, text=True
+        )
     try:
         line = process.stdout.readline()
         match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)

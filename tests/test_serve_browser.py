@@ -21,8 +21,16 @@ from PIL import Image
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("DIGITREC_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 INK_LEVEL = 128  # MNIST pixels at least this bright are painted
 
 
@@ -71,8 +79,14 @@ def open_page(browser, server_url):
         errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         # The browser logs every 4xx as a console error too; those are answers, not script errors.
-        page.on("console", lambda message: message.type == "error" and "Failed to load resource" not in message.text
-                and errors.append(message.text))
+        page.on(
+            "console",
+            lambda message: (
+                message.type == "error"
+                and "Failed to load resource" not in message.text
+                and errors.append(message.text)
+            ),
+        )
         page.goto(server_url)
         page.wait_for_function("document.getElementById('model-name').textContent !== ''")
         page.js_errors = errors
@@ -127,7 +141,6 @@ def test_page_renders_its_parts(open_page):
     assert page.js_errors == []
 
 
-@pytest.mark.shared_data
 def test_drawn_digits_are_recognised(open_page, one_per_class):
     page = open_page()
     for image, digit in one_per_class:
@@ -140,7 +153,6 @@ def test_drawn_digits_are_recognised(open_page, one_per_class):
     assert page.js_errors == []
 
 
-@pytest.mark.shared_data
 def test_drawing_works_at_phone_width(open_page, one_per_class):
     page = open_page(width=320, height=640)
     assert page.evaluate("document.documentElement.scrollWidth") <= 320, "the page scrolls sideways"
@@ -151,7 +163,6 @@ def test_drawing_works_at_phone_width(open_page, one_per_class):
     assert page.js_errors == []
 
 
-@pytest.mark.shared_data
 def test_clear_empties_the_canvas_and_the_result(open_page, one_per_class):
     page = open_page()
     draw_mnist_digit(page, one_per_class[7][0])
@@ -172,7 +183,6 @@ def test_a_tap_leaves_a_dot(open_page):
     assert page.js_errors == []
 
 
-@pytest.mark.shared_data
 def test_uploaded_photo_is_recognised(open_page, one_per_class, tmp_path):
     image, digit = one_per_class[2]
     photo = tmp_path / "two.jpg"
@@ -190,4 +200,3 @@ def test_upload_of_a_non_image_shows_the_servers_reason(open_page, tmp_path):
     page.set_input_files("#file-input", str(not_an_image))
     assert shown_prediction(page) == "?"
     assert "not an image" in page.inner_text("#status")
-

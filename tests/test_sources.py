@@ -180,7 +180,6 @@ def test_images_file_csv(tmp_path):
 # --- real data and the download cache -----------------------------------------------------------------
 
 
-@pytest.mark.shared_data
 def test_plain_mnist_spec_reads_the_cache_dir(shared_data, tmp_path, monkeypatch):
     """`mnist` loads from $DIGITREC_CACHE/mnist when the verified files are there (no download)."""
     cache = tmp_path / "cache"
@@ -194,7 +193,6 @@ def test_plain_mnist_spec_reads_the_cache_dir(shared_data, tmp_path, monkeypatch
     assert data.x_test.shape == (10_000, 28, 28) and data.y_test.shape == (10_000,)
 
 
-@pytest.mark.shared_data
 def test_real_mnist_dir(mnist):
     assert mnist.x_train.dtype == np.uint8 and mnist.y_train.dtype == np.uint8
     assert mnist.x_train.shape == (60_000, 28, 28) and mnist.x_test.shape == (10_000, 28, 28)

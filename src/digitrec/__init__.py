@@ -1,3 +1,5 @@
 """digitrec: handwritten-digit recognition with Keras 3."""
 
-__version__ = "0.1.0"
+from digitrec._version import __version__
+
+__all__ = ["__version__"]

@@ -15,8 +15,9 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="digitrec")
 class RandomAffine(keras.layers.Layer):
-    def __init__(self, rotation=10.0, zoom=0.1, shift=0.1, fill_mode="constant", interpolation="bilinear",
-                 seed=None, **kwargs):
+    def __init__(
+        self, rotation=10.0, zoom=0.1, shift=0.1, *, fill_mode="constant", interpolation="bilinear", seed=None, **kwargs
+    ):
         super().__init__(**kwargs)
         self.rotation = float(rotation)  # degrees, uniform in ±rotation
         self.zoom = float(zoom)  # scale uniform in [1-zoom, 1+zoom], independently per axis
@@ -50,8 +51,11 @@ class RandomAffine(keras.layers.Layer):
         shape = ops.shape(inputs)
         transforms = self._transforms(shape[0], inputs.shape[1], inputs.shape[2])
         out = ops.image.affine_transform(
-            ops.cast(inputs, "float32"), transforms, interpolation=self.interpolation,
-            fill_mode=self.fill_mode, data_format="channels_last",
+            ops.cast(inputs, "float32"),
+            transforms,
+            interpolation=self.interpolation,
+            fill_mode=self.fill_mode,
+            data_format="channels_last",
         )
         return ops.cast(out, inputs.dtype)
 
@@ -60,6 +64,11 @@ class RandomAffine(keras.layers.Layer):
 
     def get_config(self):
         return {
-            **super().get_config(), "rotation": self.rotation, "zoom": self.zoom, "shift": self.shift,
-            "fill_mode": self.fill_mode, "interpolation": self.interpolation, "seed": self.seed,
+            **super().get_config(),
+            "rotation": self.rotation,
+            "zoom": self.zoom,
+            "shift": self.shift,
+            "fill_mode": self.fill_mode,
+            "interpolation": self.interpolation,
+            "seed": self.seed,
         }

@@ -15,3 +15,7 @@ class ModelError(DigitrecError):
 
 class ConfigError(DigitrecError):
     """A recipe, preset or option value is invalid."""
+
+
+class StorageError(DigitrecError):
+    """Writing failed (disk full, read-only directory); what was there before is untouched."""

@@ -21,33 +21,23 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
+import numpy as np
 
-from digitrec import __version__
 from digitrec.errors import ConfigError, DigitrecError, ModelError
-from digitrec.fileio import read_json, write_json
-from digitrec.predict import load_predictor
+from digitrec.fileio import atomic_path, read_json, write_json
+from digitrec.provenance import versions
+from digitrec.rundir import EXPORT_FORMATS, export_path, metadata_path
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("onnx", "savedmodel")
 DEFAULT_OPSET = 17  # tf2onnx 1.17 converts up to opset 18; 17 loads in every ONNX Runtime since 1.13
 INPUT_NAME, OUTPUT_NAME = "images", "probabilities"
 INPUT_SHAPE = (None, 28, 28, 1)
-
-
-def default_output(source: str | os.PathLike, fmt: str, int8: bool = False) -> Path:
-    """`model.onnx` (`model.int8.onnx`) / `model_savedmodel` inside a run directory, else beside the .keras file."""
-    source = Path(source)
-    base = source / "model" if source.is_dir() else source.with_suffix("")
-    suffix = (".int8.onnx" if int8 else ".onnx") if fmt == "onnx" else "_savedmodel"
-    return base.with_name(base.name + suffix)
-
-
-def metadata_path(output: str | os.PathLike) -> Path:
-    output = Path(output)
-    return output.with_name(output.name + ".json")
 
 
 def read_metadata(output: str | os.PathLike) -> dict:
@@ -57,9 +47,13 @@ def read_metadata(output: str | os.PathLike) -> dict:
 def inference_model(source: str | os.PathLike) -> tuple[keras.Model, dict]:
     """The model (or the member-averaging ensemble) behind `source` as one float32 Keras model, plus facts
     about the source for the metadata."""
+    import keras  # noqa: PLC0415 (keeps `digitrec export --help` light)
+
+    from digitrec.inference.keras_model import load_keras_models  # noqa: PLC0415
+
     if Path(source).suffix == ".onnx":
         raise ModelError(f"{source}: already an ONNX model; export from the run directory or .keras file")
-    members = load_predictor(source).models
+    members = load_keras_models(source)
     precisions = sorted({layer.dtype_policy.name for m in members for layer in m.layers})
     members = [_float32(m) for m in members]
     if len(members) == 1:
@@ -73,52 +67,74 @@ def inference_model(source: str | os.PathLike) -> tuple[keras.Model, dict]:
 
 
 def _float32(model: keras.Model) -> keras.Model:
+    import keras  # noqa: PLC0415
+
     if all(layer.dtype_policy.name == "float32" for layer in model.layers):
         return model
     clone = keras.models.clone_model(
-        model, clone_function=lambda layer: layer.__class__.from_config({**layer.get_config(), "dtype": "float32"}))
+        model, clone_function=lambda layer: layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+    )
     clone.set_weights(model.get_weights())
     return clone
 
 
-def export_model(source: str | os.PathLike, fmt: str = "onnx", output: str | os.PathLike | None = None,
-                 opset: int = DEFAULT_OPSET, force: bool = False, int8_calibration=None) -> Path:
+def export_model(
+    source: str | os.PathLike,
+    fmt: str = "onnx",
+    output: str | os.PathLike | None = None,
+    *,
+    opset: int = DEFAULT_OPSET,
+    force: bool = False,
+    int8_calibration: np.ndarray | None = None,
+) -> Path:
     """Export `source` (a .keras file, a run directory or an ensemble run directory) to `output`
-    (default: `default_output`) atomically, and write its metadata JSON beside it. Returns `output`.
+    (default: `digitrec.rundir.export_path`) atomically, and write its metadata JSON beside it. Returns `output`.
 
     With `int8_calibration` (float32 images (N, 28, 28, 1) in [0, 1]) the ONNX export is quantized to
     int8, its activation ranges calibrated on those images (`digitrec.quantize`)."""
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
+    if fmt not in EXPORT_FORMATS:
+        raise ConfigError(f"unknown export format {fmt!r}; known: {', '.join(EXPORT_FORMATS)}")
     if int8_calibration is not None and fmt != "onnx":
         raise ConfigError("int8 quantization applies to ONNX exports only")
-    output = Path(output) if output is not None else default_output(source, fmt, int8_calibration is not None)
+    output = Path(output) if output is not None else export_path(source, fmt, int8_calibration is not None)
     if output.exists() and not force:
         raise DigitrecError(f"{output}: already exists (use --force to replace it)")
     if fmt == "onnx" and not 13 <= opset <= 18:
         raise ConfigError(f"ONNX opset must be between 13 and 18, got {opset}")
     model, facts = inference_model(source)
     started = time.perf_counter()
-    with _atomic_output(output, directory=fmt == "savedmodel") as tmp:
-        details = (_write_onnx(model, tmp, opset, int8_calibration) if fmt == "onnx"
-                   else _write_savedmodel(model, tmp))
+    with atomic_path(output, suffix=output.suffix, directory=fmt == "savedmodel") as tmp:
+        details = _write_onnx(model, tmp, opset, int8_calibration) if fmt == "onnx" else _write_savedmodel(model, tmp)
     log.debug("exported %s to %s in %.1f s", source, output, time.perf_counter() - started)
-    write_json(metadata_path(output), {
-        "format": fmt, "path": output.name, "source": str(source), **facts, **details,
-        "input": {"name": INPUT_NAME, "shape": ["batch", *INPUT_SHAPE[1:]], "dtype": "float32",
-                  "range": [0.0, 1.0]},
-        "output": {"name": OUTPUT_NAME, "shape": ["batch", 10], "dtype": "float32"},
-        "versions": _versions(fmt),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    })
+    write_json(
+        metadata_path(output),
+        {
+            "format": fmt,
+            "path": output.name,
+            "source": str(source),
+            **facts,
+            **details,
+            "input": {
+                "name": INPUT_NAME,
+                "shape": ["batch", *INPUT_SHAPE[1:]],
+                "dtype": "float32",
+                "range": [0.0, 1.0],
+            },
+            "output": {"name": OUTPUT_NAME, "shape": ["batch", 10], "dtype": "float32"},
+            "versions": versions("tf2onnx", "onnx", "onnxruntime") if fmt == "onnx" else versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
     return output
 
 
 def _signature() -> list:
+    import keras  # noqa: PLC0415
+
     return [keras.InputSpec(shape=INPUT_SHAPE, dtype="float32", name=INPUT_NAME)]
 
 
-def _write_onnx(model: keras.Model, path: Path, opset: int, int8_calibration=None) -> dict:
+def _write_onnx(model: keras.Model, path: Path, opset: int, int8_calibration: np.ndarray | None = None) -> dict:
     try:
         import onnx  # noqa: PLC0415 (optional: the [export] extra)
         import tf2onnx  # noqa: F401,PLC0415 (Keras converts through it)
@@ -155,12 +171,14 @@ def _name_io(graph) -> None:
 
 
 def _write_savedmodel(model: keras.Model, path: Path) -> dict:
+    import keras  # noqa: PLC0415
     import tensorflow as tf  # noqa: PLC0415
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(
-        "serve", lambda images: {OUTPUT_NAME: model(images, training=False)},
+        "serve",
+        lambda images: {OUTPUT_NAME: model(images, training=False)},
         input_signature=[tf.TensorSpec(INPUT_SHAPE, tf.float32, name=INPUT_NAME)],
     )
     with _quiet("tensorflow"):
@@ -179,52 +197,6 @@ def _sha256(path: Path) -> str:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     return digest.hexdigest()
-
-
-def _versions(fmt: str) -> dict:
-    import tensorflow as tf  # noqa: PLC0415
-
-    found = {"digitrec": __version__, "keras": keras.__version__, "tensorflow": tf.__version__}
-    if fmt == "onnx":
-        import onnx  # noqa: PLC0415
-        import tf2onnx  # noqa: PLC0415
-
-        found.update(tf2onnx=tf2onnx.__version__, onnx=onnx.__version__)
-    return found
-
-
-@contextlib.contextmanager
-def _atomic_output(target: Path, directory: bool) -> Iterator[Path]:
-    """Yield a temporary file or directory beside `target`; on success it replaces whatever `target` was."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    prefix, suffix = f".{target.name}.", f".partial{target.suffix}"
-    if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=target.parent))
-    else:
-        fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=target.parent)
-        os.close(fd)
-        tmp = Path(name)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod((0o777 if directory else 0o666) & ~umask)  # mkstemp/mkdtemp make it private; exports are shared
-    try:
-        yield tmp
-        if target.exists() and (directory or target.is_dir()):
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)  # a directory cannot replace another in one rename; keep the gap tiny
-            os.replace(tmp, target)
-            _remove(old)
-        else:
-            os.replace(tmp, target)
-    finally:
-        _remove(tmp)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

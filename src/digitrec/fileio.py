@@ -1,35 +1,78 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never half of one."""
+"""Files in and out, safely: atomic writes (a reader sees the old file or the complete new one, never half
+of one), stale temporaries cleaned, and capped reads of regular files only (no devices, FIFOs or
+directories, nothing larger than the caller allows).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
+import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
+from digitrec.errors import DataError, DigitrecError, StorageError
+
+PARTIAL = ".partial"  # every temporary written here carries it: `clean_partials` finds them by it
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path`, on error it is removed.
+def atomic_path(path: str | os.PathLike, suffix: str = "", directory: bool = False) -> Iterator[Path]:
+    """Yield a temporary file (or directory) beside `path`; on success it replaces `path`, on error it is
+    removed and `path` is left as it was.
 
-    `suffix` lets writers that insist on an extension (Keras wants `.keras`) keep it.
+    `suffix` lets writers that insist on an extension (Keras wants `.keras`) keep it. A directory cannot
+    replace another in one rename, so an existing target directory is moved aside first (a tiny gap).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".partial{suffix}", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.chmod(0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the permissions a plain open() would
+    prefix, tail = f".{target.name}.", f"{PARTIAL}{suffix}"
+    if directory:
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=tail, dir=target.parent))
+    else:
+        fd, name = tempfile.mkstemp(prefix=prefix, suffix=tail, dir=target.parent)
+        os.close(fd)
+        tmp = Path(name)
+    tmp.chmod((0o777 if directory else 0o666) & ~_UMASK)  # mkstemp/mkdtemp make it private
     try:
-        yield tmp
-        os.replace(tmp, target)
+        try:
+            yield tmp
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageError(f"{target}: disk full while writing; nothing was replaced") from None
+            raise
+        if target.is_dir() and not target.is_symlink():
+            old = target.with_name(f".{target.name}.old{PARTIAL}-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            _remove(old)
+        else:
+            os.replace(tmp, target)
     finally:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def clean_partials(directory: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries a killed writer left in `directory` (not recursive); returns them."""
+    directory = Path(directory)
+    stale = list(directory.glob(f".*{PARTIAL}*")) if directory.is_dir() else []
+    for path in stale:
+        _remove(path)
+    return stale
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -37,9 +80,48 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_json(path: str | os.PathLike, obj) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2) + "\n")
 
 
-def read_json(path: str | os.PathLike):
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+def check_regular(
+    path: str | os.PathLike, what: str = "file", error: type[DigitrecError] = DataError
+) -> os.stat_result:
+    """`error` (a `DataError` by default) unless `path` is an existing regular file (symlinks followed):
+    devices, FIFOs, sockets and directories are refused before they are opened, so nothing blocks or
+    reads without end."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise error(f"{path}: is a directory, not a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise error(f"{path}: not a regular file (a device, FIFO or socket)")
+    return info
+
+
+def read_capped(path: str | os.PathLike, max_bytes: int, what: str = "file") -> bytes:
+    """The bytes of a regular file of at most `max_bytes`; anything else is a one-line `DataError`."""
+    info = check_regular(path, what)
+    if info.st_size > max_bytes:
+        raise DataError(f"{path}: {info.st_size:,} bytes, more than the {max_bytes:,} allowed for a {what}")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)  # the file may have grown since stat
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > max_bytes:
+        raise DataError(f"{path}: more than the {max_bytes:,} bytes allowed for a {what}")
+    return data
+
+
+def read_json(path: str | os.PathLike, max_bytes: int = 1 << 20, what: str = "JSON file") -> Any:
+    """A small JSON file, refused in one line when it is missing, too large or not JSON."""
+    data = read_capped(path, max_bytes, what)
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: corrupt {what} ({exc})") from None

@@ -1,25 +1,30 @@
 """Named architectures, all plain Keras built from `keras.layers` only (backend-agnostic).
 
-Each builder returns an uncompiled model mapping (N, 28, 28, 1) floats in [0, 1] to 10 probabilities.
+Each builder returns the layers of a model mapping (N, 28, 28, 1) floats in [0, 1] to 10 probabilities.
+Keras is imported when a model is built, not when this module is: recipes check a model's name and
+arguments against the registry without starting a backend.
 """
 
 from __future__ import annotations
 
-from typing import Callable
-
-import keras
-from keras import layers
+import inspect
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from digitrec.errors import ConfigError
 
+if TYPE_CHECKING:
+    import keras
+
 INPUT_SHAPE = (28, 28, 1)
-_REGISTRY: dict[str, Callable[[], list]] = {}
+_REGISTRY: dict[str, Callable[..., list]] = {}
 
 
-def register(name: str):
-    def decorator(builder):
+def register(name: str) -> Callable[[Callable[..., list]], Callable[..., list]]:
+    def decorator(builder: Callable[..., list]) -> Callable[..., list]:
         _REGISTRY[name] = builder
         return builder
+
     return decorator
 
 
@@ -27,40 +32,69 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def build(name: str, preprocessing: tuple = (), dtype_policy: str | None = None, **model_args) -> keras.Model:
-    """Build a registered architecture as a Sequential model, `preprocessing` layers (e.g. training
-    augmentation, identity at inference) first. The output softmax stays float32 under mixed precision."""
+def check_arguments(name: str, model_args: Mapping[str, Any]) -> None:
+    """`ConfigError` unless `name` is registered and its builder accepts `model_args` by name."""
     if name not in _REGISTRY:
         raise ConfigError(f"unknown model {name!r}; known: {', '.join(names())}")
+    try:
+        inspect.signature(_REGISTRY[name]).bind(**model_args)
+    except TypeError as exc:
+        accepted = ", ".join(inspect.signature(_REGISTRY[name]).parameters) or "none"
+        raise ConfigError(f"model {name!r}: {exc} (its arguments: {accepted})") from None
+
+
+def build(name: str, preprocessing: tuple = (), dtype_policy: str | None = None, **model_args: Any) -> keras.Model:
+    """Build a registered architecture as a Sequential model, `preprocessing` layers (e.g. training
+    augmentation, identity at inference) first. The output softmax stays float32 under mixed precision.
+    Arguments of the wrong type or range are a `ConfigError`."""
+    import keras  # noqa: PLC0415 (see the module docstring)
+
+    check_arguments(name, model_args)
     previous = keras.config.dtype_policy()
     if dtype_policy:
         keras.config.set_dtype_policy(dtype_policy)
     try:
-        return keras.Sequential([keras.Input(INPUT_SHAPE), *preprocessing, *_REGISTRY[name](**model_args)], name=name)
+        body = _REGISTRY[name](**model_args)
+        return keras.Sequential([keras.Input(INPUT_SHAPE), *preprocessing, *body], name=name)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model {name!r} with {dict(model_args)}: {str(exc).splitlines()[0]}") from None
     finally:
         keras.config.set_dtype_policy(previous)
 
 
 def _softmax_output() -> list:
+    from keras import layers  # noqa: PLC0415
+
     return [layers.Dense(10), layers.Activation("softmax", dtype="float32")]
-
-
-def _head(units: int, dropout: float) -> list:
-    return [layers.Flatten(), layers.Dense(units, activation="relu"), layers.Dropout(dropout), *_softmax_output()]
 
 
 @register("seed")
 def seed_cnn() -> list:
     """The original Kaggle kernel's CNN: (Conv5×5 32 ×2 → pool → drop) (Conv3×3 64 ×2 → pool → drop) → 256 → 10."""
-    conv = lambda filters, size: layers.Conv2D(filters, size, padding="same", activation="relu")  # noqa: E731
+    from keras import layers  # noqa: PLC0415
+
+    def conv(filters: int, size: int) -> keras.layers.Layer:
+        return layers.Conv2D(filters, size, padding="same", activation="relu")
+
     return [
-        conv(32, 5), conv(32, 5), layers.MaxPooling2D(2), layers.Dropout(0.25),
-        conv(64, 3), conv(64, 3), layers.MaxPooling2D(2, strides=2), layers.Dropout(0.25),
-        *_head(256, 0.5),
+        conv(32, 5),
+        conv(32, 5),
+        layers.MaxPooling2D(2),
+        layers.Dropout(0.25),
+        conv(64, 3),
+        conv(64, 3),
+        layers.MaxPooling2D(2, strides=2),
+        layers.Dropout(0.25),
+        layers.Flatten(),
+        layers.Dense(256, activation="relu"),
+        layers.Dropout(0.5),
+        *_softmax_output(),
     ]
 
 
 def _conv_bn(filters: int, size: int, strides: int = 1, padding: str = "valid", bn_momentum: float = 0.99) -> list:
+    from keras import layers  # noqa: PLC0415
+
     return [
         layers.Conv2D(filters, size, strides=strides, padding=padding, use_bias=False),
         layers.BatchNormalization(momentum=bn_momentum),
@@ -69,23 +103,48 @@ def _conv_bn(filters: int, size: int, strides: int = 1, padding: str = "valid", 
 
 
 @register("deotte")
-def deotte_cnn(dropout: float = 0.4, widths: tuple = (32, 64, 128), stem: tuple = (3, 3),
-               downsample: str = "conv", bn_momentum: float = 0.99) -> list:
+def deotte_cnn(
+    dropout: float = 0.4,
+    widths: tuple = (32, 64, 128),
+    stem: tuple = (3, 3),
+    downsample: str = "conv",
+    bn_momentum: float = 0.99,
+) -> list:
     """Chris Deotte's Kaggle net: 32C3-32C3-32C5S2-64C3-64C3-64C5S2-128C4 with BN (dropout 0.4 there).
 
     Variants, all measured in the README: `widths`, the three blocks' channels; `stem`, the kernel sizes of
     the valid convs before the first downsampling ((5,): the same 24×24 output from one conv at about half
     the training cost); `downsample`, "conv" (Deotte's 5×5 stride-2 convs) or "pool" (2×2 max pooling).
     """
+    from keras import layers  # noqa: PLC0415
+
     if downsample not in ("conv", "pool"):
         raise ConfigError(f"downsample must be 'conv' or 'pool', got {downsample!r}")
+    if len(widths) != 3 or not all(isinstance(w, int) and w >= 1 for w in widths):
+        raise ConfigError(f"widths must be three positive integers, got {widths!r}")
+    if not stem or not all(isinstance(k, int) and k >= 1 for k in stem):
+        raise ConfigError(f"stem must be one or more positive kernel sizes, got {stem!r}")
+    if not 0 <= dropout < 1 or not 0 < bn_momentum < 1:
+        raise ConfigError(f"dropout must be in [0, 1) and bn_momentum in (0, 1), got {dropout!r}, {bn_momentum!r}")
     a, b, c = widths
-    conv = lambda *args: _conv_bn(*args, bn_momentum=bn_momentum)  # noqa: E731
-    down = lambda filters: conv(filters, 5, 2, "same") if downsample == "conv" else [layers.MaxPooling2D(2)]  # noqa: E731
+
+    def conv(filters: int, size: int, strides: int = 1, padding: str = "valid") -> list:
+        return _conv_bn(filters, size, strides, padding, bn_momentum=bn_momentum)
+
+    def down(filters: int) -> list:
+        return conv(filters, 5, 2, "same") if downsample == "conv" else [layers.MaxPooling2D(2)]
+
     return [
-        *(layer for size in stem for layer in conv(a, size)), *down(a), layers.Dropout(dropout),
-        *conv(b, 3), *conv(b, 3), *down(b), layers.Dropout(dropout),
-        *conv(c, 4), layers.Flatten(), layers.Dropout(dropout),
+        *(layer for size in stem for layer in conv(a, size)),
+        *down(a),
+        layers.Dropout(dropout),
+        *conv(b, 3),
+        *conv(b, 3),
+        *down(b),
+        layers.Dropout(dropout),
+        *conv(c, 4),
+        layers.Flatten(),
+        layers.Dropout(dropout),
         *_softmax_output(),
     ]
 
@@ -93,9 +152,15 @@ def deotte_cnn(dropout: float = 0.4, widths: tuple = (32, 64, 128), stem: tuple 
 @register("compact")
 def compact_cnn() -> list:
     """A small fast net for CPU: BN convs, stride-2 downsampling, global pooling head (~100k params)."""
+    from keras import layers  # noqa: PLC0415
+
     return [
-        *_conv_bn(32, 3, padding="same"), *_conv_bn(32, 3, 2, "same"),
-        *_conv_bn(64, 3, padding="same"), *_conv_bn(64, 3, 2, "same"),
-        *_conv_bn(128, 3, padding="same"), layers.GlobalAveragePooling2D(), layers.Dropout(0.2),
+        *_conv_bn(32, 3, padding="same"),
+        *_conv_bn(32, 3, 2, "same"),
+        *_conv_bn(64, 3, padding="same"),
+        *_conv_bn(64, 3, 2, "same"),
+        *_conv_bn(128, 3, padding="same"),
+        layers.GlobalAveragePooling2D(),
+        layers.Dropout(0.2),
         *_softmax_output(),
     ]

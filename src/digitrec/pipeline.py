@@ -16,8 +16,7 @@ def fit_arguments(train: tuple, validation: tuple | None, batch_size: int, seed:
     """`model.fit` keyword arguments feeding `train` = (x, y) shuffled (with `seed`) in batches of
     `batch_size`, and `validation` = (x, y) or None in order."""
     if keras.backend.backend() != "tensorflow":
-        return {"x": train[0], "y": train[1], "batch_size": batch_size, "shuffle": True,
-                "validation_data": validation}
+        return {"x": train[0], "y": train[1], "batch_size": batch_size, "shuffle": True, "validation_data": validation}
     import tensorflow as tf  # noqa: PLC0415 (only on the TensorFlow backend)
 
     def batches(arrays: tuple, shuffle: bool):
@@ -26,5 +25,8 @@ def fit_arguments(train: tuple, validation: tuple | None, batch_size: int, seed:
             dataset = dataset.shuffle(len(arrays[0]), seed=seed, reshuffle_each_iteration=True)
         return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-    return {"x": batches(train, shuffle=True), "shuffle": False,  # the dataset shuffles itself
-            "validation_data": batches(validation, shuffle=False) if validation is not None else None}
+    return {
+        "x": batches(train, shuffle=True),
+        "shuffle": False,  # the dataset shuffles itself
+        "validation_data": batches(validation, shuffle=False) if validation is not None else None,
+    }

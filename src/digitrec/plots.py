@@ -7,11 +7,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import ConfusionMatrixDisplay  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import ConfusionMatrixDisplay
 
-from digitrec.fileio import atomic_path  # noqa: E402
+from digitrec.fileio import atomic_path
 
 
 def _save(fig, path: Path) -> None:
@@ -27,10 +27,11 @@ def learning_curves(histories: dict[str, list[dict]], path: Path) -> None:
         epochs = [r["epoch"] for r in rows]
         prefix = f"{label} " if len(histories) > 1 else ""
         for ax, key in ((ax_loss, "loss"), (ax_acc, "accuracy")):
-            line, = ax.plot(epochs, [r[key] for r in rows], label=f"{prefix}training")
+            (line,) = ax.plot(epochs, [r[key] for r in rows], label=f"{prefix}training")
             if rows and f"val_{key}" in rows[0]:
-                ax.plot(epochs, [r[f"val_{key}"] for r in rows], "--", color=line.get_color(),
-                        label=f"{prefix}validation")
+                ax.plot(
+                    epochs, [r[f"val_{key}"] for r in rows], "--", color=line.get_color(), label=f"{prefix}validation"
+                )
     for ax, title in ((ax_loss, "Loss"), (ax_acc, "Accuracy")):
         ax.set(title=title, xlabel="epoch")
         ax.grid(alpha=0.3)
@@ -40,8 +41,9 @@ def learning_curves(histories: dict[str, list[dict]], path: Path) -> None:
 
 def confusion(matrix: np.ndarray, path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 6))
-    ConfusionMatrixDisplay(matrix, display_labels=list(range(10))).plot(ax=ax, cmap="Blues", colorbar=False,
-                                                                        values_format="d")
+    ConfusionMatrixDisplay(matrix, display_labels=list(range(10))).plot(
+        ax=ax, cmap="Blues", colorbar=False, values_format="d"
+    )
     ax.set(title=title, xlabel="Predicted label", ylabel="True label")
     _save(fig, path)
 
@@ -60,8 +62,10 @@ def worst_errors(images: np.ndarray, labels: np.ndarray, probs: np.ndarray, path
         ax.axis("off")
     for ax, i in zip(axes.flat, worst):
         ax.imshow(images[i], cmap="gray_r")
-        ax.set_title(f"true {labels[i]}  pred {predicted[i]}\np={probs[i, predicted[i]]:.2f} "
-                     f"(true {probs[i, labels[i]]:.2f})", fontsize=8)
+        ax.set_title(
+            f"true {labels[i]}  pred {predicted[i]}\np={probs[i, predicted[i]]:.2f} (true {probs[i, labels[i]]:.2f})",
+            fontsize=8,
+        )
     if len(worst) == 0:
         axes.flat[0].text(0.5, 0.5, "no errors", ha="center", va="center")
     fig.suptitle(f"Worst errors ({len(wrong)} misclassified)")

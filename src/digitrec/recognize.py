@@ -1,16 +1,22 @@
-"""Input files → answers: image files (one digit each, or a number of several digits with `multi`), IDX files
-and Kaggle CSVs (one answer per image inside). A bad file becomes a `Failure`; the others are still answered.
+"""Inputs → answers, the one path from a user's image to a `Prediction`, shared by the CLI, the server and
+the Python API.
 
-Independent of the CLI: a notebook or the server can call `recognize` directly.
+Inputs are image files (one digit each, or a number of several digits with `multi`), IDX files and Kaggle
+CSVs (one answer per image inside), or in memory: image bytes, PIL images and numpy arrays (images of any
+size and polarity, prepared like files). A bad input becomes a `Failure`; the others are still answered.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
+from PIL import Image
 
 from digitrec import imaging
 from digitrec.data.idx import GZIP_MAGIC
@@ -19,32 +25,39 @@ from digitrec.errors import DataError
 
 log = logging.getLogger(__name__)
 
+Source = str | os.PathLike | bytes | bytearray | Image.Image | np.ndarray
+
+
+class ProbabilityModel(Protocol):
+    def predict_proba(self, images: np.ndarray, tta: bool = False) -> np.ndarray: ...
 
 
 @dataclass
-class Answer:
+class Prediction:
     """What the model read in one image (or, with multi, in one image of several digits)."""
 
-    file: str
+    file: str  # the input's path, or a name for an in-memory input
     digit: int | None  # None for a multi-digit answer: see `digits`
     confidence: float  # probability of `digit`; for a multi-digit answer, that of its least certain digit
     top3: list[tuple[int, float]]  # the three likeliest digits with their probabilities
+    probabilities: list[float] = field(default_factory=list)  # P(0) … P(9); empty for a multi-digit answer
     index: int | None = None  # position of the image inside a multi-image file (IDX, CSV), from 0
     uncertain: bool | None = None  # confidence below the asked minimum; None when none was asked
     digits: str | None = None  # multi: the digits read, left to right
-    parts: list[Answer] = field(default_factory=list)  # multi: one answer per digit
+    parts: list[Prediction] = field(default_factory=list)  # multi: one answer per digit
 
-    def to_dict(self) -> dict:
-        """The JSON form: `file`, `digit` or `digits` (+ `parts`), `confidence`, `top3`; `index` and
-        `uncertain` only when they apply."""
-        out: dict = {"file": self.file}
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of `predict --json`: `file`, `digit` or `digits` (+ `parts`), `confidence`, `top3`;
+        `index` and `uncertain` only when they apply."""
+        out: dict[str, Any] = {"file": self.file}
         if self.index is not None:
             out["index"] = self.index
         if self.digits is not None:
             out["digits"] = self.digits
             out["confidence"] = round(self.confidence, 6)
-            out["parts"] = [{k: v for k, v in part.to_dict().items() if k in ("digit", "confidence", "top3")}
-                            for part in self.parts]
+            out["parts"] = [
+                {k: v for k, v in part.to_dict().items() if k in ("digit", "confidence", "top3")} for part in self.parts
+            ]
         else:
             out["digit"] = self.digit
             out["confidence"] = round(self.confidence, 6)
@@ -56,7 +69,7 @@ class Answer:
 
 @dataclass
 class Failure:
-    """A file that could not be answered, with a one-line reason that names it."""
+    """An input that could not be answered, with a one-line reason that names it."""
 
     file: str
     error: str
@@ -66,41 +79,68 @@ class Failure:
 class _Input:
     file: str
     images: np.ndarray  # uint8 (n, 28, 28)
-    indexed: bool  # IDX/CSV: one answer per image; otherwise one answer for the whole file
+    indexed: bool  # IDX/CSV: one answer per image; otherwise one answer for the whole input
 
 
-def recognize(paths, predictor, *, multi: bool = False, tta: bool = False,
-              min_confidence: float | None = None) -> list[Answer | Failure]:
-    """Answer every file in `paths`, in order; a file that fails is a `Failure` in its place."""
+def recognize(
+    sources: Iterable[Source],
+    predictor: ProbabilityModel,
+    *,
+    multi: bool = False,
+    tta: bool = False,
+    min_confidence: float | None = None,
+) -> list[Prediction | Failure]:
+    """Answer every input, in order; an input that fails is a `Failure` in its place."""
     inputs: list[_Input | Failure] = []
-    for path in paths:
+    for position, source in enumerate(sources):
+        name = source_name(source, position)
         try:
-            inputs.append(_load(Path(path), multi))
+            inputs.append(load_input(source, name, multi))
         except DataError as exc:
-            message = str(exc)
-            if not message.startswith(str(path)):
-                message = f"{path}: {message}"
+            message = str(exc) if str(exc).startswith(name) else f"{name}: {exc}"
             log.debug("failed: %s", message)
-            inputs.append(Failure(str(path), message))
+            inputs.append(Failure(name, message))
     loaded = [item for item in inputs if isinstance(item, _Input)]
-    if loaded:
-        probabilities = predictor.predict_proba(np.concatenate([item.images for item in loaded]), tta=tta)
+    probabilities = (
+        predictor.predict_proba(np.concatenate([item.images for item in loaded]), tta=tta)
+        if loaded
+        else np.zeros((0, 10), np.float32)
+    )
     offsets = np.cumsum([0] + [len(item.images) for item in loaded])
-    results: list[Answer | Failure] = []
+    results: list[Prediction | Failure] = []
     position = 0
     for item in inputs:
         if isinstance(item, Failure):
             results.append(item)
             continue
-        probs = probabilities[offsets[position]:offsets[position + 1]]
+        probs = probabilities[offsets[position] : offsets[position + 1]]
         position += 1
-        if item.indexed:
-            results.extend(_answer(item.file, p, min_confidence, index=i) for i, p in enumerate(probs))
-        elif multi:
-            results.append(_answer_number(item.file, probs, min_confidence))
-        else:
-            results.append(_answer(item.file, probs[0], min_confidence))
+        results.extend(answers(item, probs, multi, min_confidence))
     return results
+
+
+def read_image(source: Source, predictor: ProbabilityModel, name: str | None = None, tta: bool = False) -> Prediction:
+    """One digit in one image (file, bytes, PIL image or array of any size) → its `Prediction`;
+    `DataError` naming the input when it cannot be read."""
+    name = name or source_name(source, 0)
+    item = load_input(source, name, multi=False)
+    return answers(item, predictor.predict_proba(item.images, tta=tta), False, None)[0]
+
+
+def read_mnist(images: np.ndarray, predictor: ProbabilityModel, name: str, tta: bool = False) -> list[Prediction]:
+    """Digits already in MNIST format (uint8 (N, 28, 28), light ink on black) → one `Prediction` each."""
+    item = _Input(name, images, indexed=len(images) > 1)
+    return answers(item, predictor.predict_proba(images, tta=tta), False, None)
+
+
+def source_name(source: Source, position: int) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    if isinstance(source, (bytes, bytearray)):
+        kind = "bytes"
+    else:
+        kind = "PIL image" if isinstance(source, Image.Image) else "array"
+    return f"<{kind} #{position}>"
 
 
 def file_kind(path: Path) -> str:
@@ -109,7 +149,7 @@ def file_kind(path: Path) -> str:
         return "csv"
     try:
         with path.open("rb") as stream:
-            head = stream.read(4)
+            head = stream.read(4) if path.is_file() else b""
     except OSError:
         return "image"  # let the image loader report the missing/unreadable file in its own words
     # IDX starts with two zero bytes, which no image format does; gzip here can only be IDX (CSV has ".csv").
@@ -118,30 +158,54 @@ def file_kind(path: Path) -> str:
     return "image"
 
 
-def _load(path: Path, multi: bool) -> _Input:
-    kind = file_kind(path)
-    if kind in ("csv", "idx"):
-        images, _ = load_images_file(path)
-        return _Input(str(path), images, indexed=True)
-    image = imaging.load_image(path)
+def load_input(source: Source, name: str, multi: bool = False) -> _Input:
+    """Any input → its MNIST-format images; a file of many images (IDX, CSV) is indexed."""
+    if isinstance(source, (str, os.PathLike)) and file_kind(Path(source)) != "image":
+        images, _ = load_images_file(source)
+        return _Input(name, images, indexed=True)
+    if isinstance(source, (str, os.PathLike, bytes, bytearray)):
+        image: Image.Image | np.ndarray = imaging.load_image(source, name=name)
+    elif isinstance(source, (Image.Image, np.ndarray)):
+        image = imaging.check_image(source, name)
+    else:
+        raise DataError(f"{name}: cannot read a {type(source).__name__} (give a path, bytes, a PIL image or an array)")
+    try:
+        digits = imaging.segment_digits(image) if multi else [imaging.to_mnist(image)]
+    except DataError as exc:
+        raise DataError(f"{name}: {exc}") from None
+    return _Input(name, np.stack(digits), indexed=False)
+
+
+def answers(item: _Input, probabilities: np.ndarray, multi: bool, min_confidence: float | None) -> list[Prediction]:
+    if item.indexed:
+        return [_answer(item.file, p, min_confidence, index=i) for i, p in enumerate(probabilities)]
     if multi:
-        return _Input(str(path), np.stack(imaging.segment_digits(image)), indexed=False)
-    return _Input(str(path), imaging.to_mnist(image)[np.newaxis], indexed=False)
+        return [_answer_number(item.file, probabilities, min_confidence)]
+    return [_answer(item.file, probabilities[0], min_confidence)]
 
 
-def _answer(file: str, probabilities: np.ndarray, min_confidence: float | None, index: int | None = None) -> Answer:
+def _answer(file: str, probabilities: np.ndarray, min_confidence: float | None, index: int | None = None) -> Prediction:
     ranked = np.argsort(-probabilities, kind="stable")[:3]
     top3 = [(int(d), float(probabilities[d])) for d in ranked]
     digit, confidence = top3[0]
-    return Answer(file, digit, confidence, top3, index=index, uncertain=_uncertain(confidence, min_confidence))
+    return Prediction(
+        file,
+        digit,
+        confidence,
+        top3,
+        [float(p) for p in probabilities],
+        index=index,
+        uncertain=_uncertain(confidence, min_confidence),
+    )
 
 
-def _answer_number(file: str, probabilities: np.ndarray, min_confidence: float | None) -> Answer:
-    parts = [_answer(file, p, min_confidence, index=None) for p in probabilities]
+def _answer_number(file: str, probabilities: np.ndarray, min_confidence: float | None) -> Prediction:
+    parts = [_answer(file, p, min_confidence) for p in probabilities]
     confidence = min(part.confidence for part in parts)
     digits = "".join(str(part.digit) for part in parts)
-    return Answer(file, None, confidence, [], uncertain=_uncertain(confidence, min_confidence),
-                  digits=digits, parts=parts)
+    return Prediction(
+        file, None, confidence, [], uncertain=_uncertain(confidence, min_confidence), digits=digits, parts=parts
+    )
 
 
 def _uncertain(confidence: float, min_confidence: float | None) -> bool | None:

@@ -14,7 +14,7 @@ import os
 import pkgutil
 import sys
 
-from digitrec import __version__
+from digitrec._version import __version__
 from digitrec.errors import DigitrecError
 
 # Subcommands are the `*_cmd` modules of this package, listed in --help in this order (others after).
@@ -51,7 +51,7 @@ def _start_backend_quietly() -> None:
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         return
     with _stderr_silenced():
-        import tensorflow as tf  # noqa: PLC0415
+        import tensorflow as tf
 
         tf.config.list_physical_devices()  # device discovery is where the CUDA probing happens
 
@@ -64,8 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name in commands():
         module = importlib.import_module(f"digitrec.cli.{name}_cmd")
         # A command that can run without Keras/TensorFlow (an ONNX model) says so with needs_backend(args).
-        module.add_parser(sub).set_defaults(handler=module.run,
-                                            needs_backend=getattr(module, "needs_backend", lambda _args: True))
+        module.add_parser(sub).set_defaults(
+            handler=module.run, needs_backend=getattr(module, "needs_backend", lambda _args: True)
+        )
     return parser
 
 
@@ -83,4 +84,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("digitrec: interrupted", file=sys.stderr)
         return 130
-

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import Callable
+from collections.abc import Callable
 
 
 def ranged(convert: Callable[[str], float], accept: Callable[[float], bool], requirement: str):
@@ -29,7 +29,29 @@ port_number = ranged(int, lambda v: 0 <= v <= 65535, "0–65535 (0: any free por
 
 def add_data_option(parser: argparse.ArgumentParser, help_suffix: str = "") -> None:
     parser.add_argument(
-        "--data", metavar="SPEC",
+        "--data",
+        metavar="SPEC",
         help="mnist (download into the cache), mnist:DIR (IDX files) or kaggle:DIR (train.csv[.gz]); "
-             "default: $DIGITREC_DATA, else mnist" + help_suffix,
+        "default: $DIGITREC_DATA, else mnist" + help_suffix,
     )
+
+
+def add_model_option(parser: argparse.ArgumentParser, flag: str = "--model") -> None:
+    parser.add_argument(
+        flag,
+        metavar="MODEL",
+        default=None,
+        help=".keras or .onnx file, run directory or ensemble run directory (default: the bundled model)",
+    )
+
+
+def add_tta_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tta", action="store_true", help="average predictions over shifted views")
+
+
+def model_needs_backend(args: argparse.Namespace) -> bool:
+    """For commands with --model: an .onnx model (the bundled one by default) runs on ONNX Runtime, so
+    TensorFlow need not start."""
+    from digitrec.inference import needs_keras
+
+    return needs_keras(args.model)

@@ -6,52 +6,64 @@ import argparse
 
 from digitrec.cli._options import add_data_option, positive_int
 from digitrec.errors import ConfigError
-
-FORMATS = ("onnx", "savedmodel")  # digitrec.export.FORMATS, repeated so `--help` needs no Keras import
-DEFAULT_OPSET = 17
+from digitrec.export import DEFAULT_OPSET
+from digitrec.rundir import EXPORT_FORMATS
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
     parser = sub.add_parser(
-        "export", help="export a model to ONNX or a TensorFlow SavedModel",
+        "export",
+        help="export a model to ONNX or a TensorFlow SavedModel",
         description="Export a run directory, an ensemble run directory (one graph averaging its members) or a "
-                    ".keras file. The export takes float32 images (batch, 28, 28, 1) scaled to [0, 1] as "
-                    "'images' and returns float32 'probabilities' (batch, 10); OUTPUT.json beside it records "
-                    "the source, tensor names, versions and SHA-256.")
+        ".keras file. The export takes float32 images (batch, 28, 28, 1) scaled to [0, 1] as "
+        "'images' and returns float32 'probabilities' (batch, 10); OUTPUT.json beside it records "
+        "the source, tensor names, versions and SHA-256.",
+    )
     parser.add_argument("source", metavar="RUN_DIR_OR_MODEL", help="run directory or .keras file")
-    parser.add_argument("--format", choices=FORMATS, default="onnx", help="default: onnx")
-    parser.add_argument("--output", "-o", metavar="PATH",
-                        help="default: model.onnx / model_savedmodel in the run directory, or beside the .keras file")
-    parser.add_argument("--opset", type=positive_int, default=DEFAULT_OPSET,
-                        help=f"ONNX opset, 13–18 (default {DEFAULT_OPSET})")
-    parser.add_argument("--int8", action="store_true",
-                        help="quantize the ONNX export to int8 (several times faster on CPUs with VNNI), "
-                             "calibrated on 1,000 training images of --data; default output model.int8.onnx")
+    parser.add_argument("--format", choices=EXPORT_FORMATS, default="onnx", help="default: onnx")
+    parser.add_argument(
+        "--output",
+        "-o",
+        metavar="PATH",
+        help="default: model.onnx / model_savedmodel in the run directory, or beside the .keras file",
+    )
+    parser.add_argument(
+        "--opset", type=positive_int, default=DEFAULT_OPSET, help=f"ONNX opset, 13–18 (default {DEFAULT_OPSET})"
+    )
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="quantize the ONNX export to int8 (several times faster on CPUs with VNNI), "
+        "calibrated on 1,000 training images of --data; default output model.int8.onnx",
+    )
     add_data_option(parser, " (with --int8: the calibration images)")
     parser.add_argument("--force", action="store_true", help="replace an existing output")
     return parser
 
 
 def run(args) -> int:
-    from digitrec.export import export_model, metadata_path, read_metadata
+    from digitrec.export import export_model, read_metadata
+    from digitrec.rundir import metadata_path
 
     if args.int8 and args.format != "onnx":
         raise ConfigError("--int8 applies to --format onnx only")
     calibration = _calibration_images(args.data) if args.int8 else None
-    output = export_model(args.source, args.format, args.output, opset=args.opset, force=args.force,
-                          int8_calibration=calibration)
+    output = export_model(
+        args.source, args.format, args.output, opset=args.opset, force=args.force, int8_calibration=calibration
+    )
     meta = read_metadata(output)
     kind = f"ONNX opset {meta['opset']}" if args.format == "onnx" else "TensorFlow SavedModel"
     kind += ", int8" if "quantization" in meta else ""
     members = f", ensemble of {meta['members']}" if meta["members"] > 1 else ""
-    print(f"wrote {output} ({kind}{members}; images → probabilities; sha256 {meta['sha256'][:12]}…), "
-          f"metadata {metadata_path(output)}")
+    print(
+        f"wrote {output} ({kind}{members}; images → probabilities; sha256 {meta['sha256'][:12]}…), "
+        f"metadata {metadata_path(output)}"
+    )
     return 0
 
 
 def _calibration_images(spec: str | None):
     from digitrec.data import load_dataset
-    from digitrec.data.prepare import normalize
-    from digitrec.quantize import CALIBRATION_IMAGES
+    from digitrec.quantize import calibration_images
 
-    return normalize(load_dataset(spec, with_test=False).x_train[:CALIBRATION_IMAGES])
+    return calibration_images(load_dataset(spec, with_test=False).x_train)

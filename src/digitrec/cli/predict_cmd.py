@@ -7,7 +7,7 @@ import csv
 import json
 import sys
 
-from digitrec.cli._options import probability
+from digitrec.cli._options import add_model_option, add_tta_option, model_needs_backend, probability
 
 EPILOG = """\
 inputs: image files (PNG, JPEG, BMP, GIF, WebP, TIFF; any size, dark ink on light paper or the reverse)
@@ -26,27 +26,32 @@ the other files are still answered and the exit code is 1. Answers below --min-c
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    parser = sub.add_parser("predict", help="read the digits in images, IDX files or Kaggle CSVs",
-                            description="Read handwritten digits in image files (prepared like MNIST: "
-                                        "grey, ink bright, cropped, fitted to 20x20, centred) or in IDX/CSV "
-                                        "files, and print each with its confidence and top-3.",
-                            epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = sub.add_parser(
+        "predict",
+        help="read the digits in images, IDX files or Kaggle CSVs",
+        description="Read handwritten digits in image files (prepared like MNIST: "
+        "grey, ink bright, cropped, fitted to 20x20, centred) or in IDX/CSV "
+        "files, and print each with its confidence and top-3.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("files", nargs="+", metavar="FILE", help="image, IDX or Kaggle CSV files")
-    parser.add_argument("--model", metavar="MODEL", default=None,
-                        help=".keras file, run directory or ensemble run directory (default: the bundled model)")
+    add_model_option(parser)
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="one JSON object per line")
     output.add_argument("--csv", action="store_true", help="CSV with a header line")
-    parser.add_argument("--min-confidence", type=probability, metavar="P",
-                        help="flag answers whose confidence is below P, in (0, 1]")
-    parser.add_argument("--multi", action="store_true",
-                        help="image files hold several digits side by side: read them as one number")
-    parser.add_argument("--tta", action="store_true", help="average predictions over shifted views")
+    parser.add_argument(
+        "--min-confidence", type=probability, metavar="P", help="flag answers whose confidence is below P, in (0, 1]"
+    )
+    parser.add_argument(
+        "--multi", action="store_true", help="image files hold several digits side by side: read them as one number"
+    )
+    add_tta_option(parser)
     return parser
 
 
 def run(args) -> int:
-    from digitrec.predict import load_predictor
+    from digitrec.inference import load_predictor
     from digitrec.recognize import Failure, recognize
 
     predictor = load_predictor(args.model)
@@ -83,8 +88,9 @@ def format_table(answers) -> str:
     rows = [("FILE", "DIGIT", "CONFIDENCE", "TOP-3")]
     rows += [(_label(a), _read(a), f"{a.confidence:.3f}", _details(a)) for a in answers]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3]
-                     for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3] for row in rows
+    )
 
 
 def write_csv(answers, stream, multi: bool = False) -> None:
@@ -97,20 +103,35 @@ def write_csv(answers, stream, multi: bool = False) -> None:
         writer.writerow(["file", "index", "digits", "confidence", "digit_confidences", "uncertain"])
         for a in answers:
             parts = a.parts or [a]
-            writer.writerow([a.file, "" if a.index is None else a.index, a.digits or str(a.digit),
-                             f"{a.confidence:.6f}", " ".join(f"{p.confidence:.6f}" for p in parts),
-                             flag[a.uncertain]])
+            writer.writerow(
+                [
+                    a.file,
+                    "" if a.index is None else a.index,
+                    a.digits or str(a.digit),
+                    f"{a.confidence:.6f}",
+                    " ".join(f"{p.confidence:.6f}" for p in parts),
+                    flag[a.uncertain],
+                ]
+            )
         return
-    writer.writerow(["file", "index", "digit", "confidence", "second", "second_confidence", "third",
-                     "third_confidence", "uncertain"])
+    writer.writerow(
+        [
+            "file",
+            "index",
+            "digit",
+            "confidence",
+            "second",
+            "second_confidence",
+            "third",
+            "third_confidence",
+            "uncertain",
+        ]
+    )
     for a in answers:
         ranked = [cell for digit, p in a.top3[1:3] for cell in (digit, f"{p:.6f}")]
-        writer.writerow([a.file, "" if a.index is None else a.index, a.digit, f"{a.confidence:.6f}", *ranked,
-                         flag[a.uncertain]])
+        writer.writerow(
+            [a.file, "" if a.index is None else a.index, a.digit, f"{a.confidence:.6f}", *ranked, flag[a.uncertain]]
+        )
 
 
-def needs_backend(args) -> bool:
-    """An exported .onnx model (the bundled one by default) runs on ONNX Runtime: no TensorFlow start-up."""
-    from digitrec.predict import default_model
-
-    return not str(args.model or default_model()).endswith(".onnx")
+needs_backend = model_needs_backend

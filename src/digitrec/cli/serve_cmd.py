@@ -5,23 +5,32 @@ from __future__ import annotations
 import argparse
 import socket
 
-from digitrec.cli._options import port_number, positive_int
+from digitrec.cli._options import add_model_option, model_needs_backend, port_number, positive_int
 from digitrec.errors import ConfigError
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    parser = sub.add_parser("serve", help="serve the draw-a-digit page and the prediction API",
-                            description="Serve a page where you draw or upload a digit and see the model's "
-                                        "guess, plus a REST API (POST /api/predict, GET /api/health; "
-                                        "docs at /docs). Needs the [serve] extra.")
-    parser.add_argument("--model", metavar="M",
-                        help="a .keras file, a run directory or an ensemble run directory (default: the "
-                             "bundled model)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to listen on (default: 127.0.0.1; 0.0.0.0 exposes it to the network)")
+    parser = sub.add_parser(
+        "serve",
+        help="serve the draw-a-digit page and the prediction API",
+        description="Serve a page where you draw or upload a digit and see the model's "
+        "guess, plus a REST API (POST /api/predict, GET /api/health; "
+        "docs at /docs). Needs the [serve] extra.",
+    )
+    add_model_option(parser)
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1; 0.0.0.0 exposes it to the network)",
+    )
     parser.add_argument("--port", type=port_number, default=8000, help="port (default: 8000; 0: any free one)")
-    parser.add_argument("--max-upload-mb", type=positive_int, default=5, metavar="N",
-                        help="reject request bodies over N MiB with 413 (default: 5)")
+    parser.add_argument(
+        "--max-upload-mb",
+        type=positive_int,
+        default=5,
+        metavar="N",
+        help="reject request bodies over N MiB with 413 (default: 5)",
+    )
     return parser
 
 
@@ -45,22 +54,21 @@ def run(args) -> int:
 
         from digitrec.serve import create_app
     except ImportError as exc:
-        raise ConfigError(f"digitrec serve needs the [serve] extra ({exc.name} is missing): "
-                          "pip install 'digitrec[serve]'") from None
+        raise ConfigError(
+            f"digitrec serve needs the [serve] extra ({exc.name} is missing): pip install 'digitrec[serve]'"
+        ) from None
 
     sock = _listen(args.host, args.port)
     with sock:
         app = create_app(model_source=args.model, max_upload_bytes=args.max_upload_mb * 1024 * 1024)
         host, port = sock.getsockname()[:2]
         url_host = f"[{host}]" if ":" in host else host
-        print(f"digitrec: serving model {app.state.predictor.name!r} at http://{url_host}:{port}/ "
-              "(Ctrl+C to stop)", flush=True)
+        print(
+            f"digitrec: serving model {app.state.predictor.name!r} at http://{url_host}:{port}/ (Ctrl+C to stop)",
+            flush=True,
+        )
         uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[sock])
     return 0
 
 
-def needs_backend(args) -> bool:
-    """An exported .onnx model (the bundled one by default) runs on ONNX Runtime: no TensorFlow start-up."""
-    from digitrec.predict import default_model
-
-    return not str(args.model or default_model()).endswith(".onnx")
+needs_backend = model_needs_backend

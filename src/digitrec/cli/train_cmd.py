@@ -4,27 +4,38 @@ from __future__ import annotations
 
 import argparse
 
-from digitrec.cli._options import positive_int
-from digitrec.cli._options import add_data_option
+from digitrec.cli._options import add_data_option, positive_int
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
     from digitrec.recipes import PRESETS
 
-    parser = sub.add_parser("train", help="train a model (a preset recipe) into a run directory",
-                            description="Train a preset recipe. Writes config.json, history.csv, a checkpoint "
-                                        "after every epoch and model.keras at the end. Kill it any time and "
-                                        "continue with --resume RUN_DIR.")
+    parser = sub.add_parser(
+        "train",
+        help="train a model (a preset recipe) into a run directory",
+        description="Train a preset recipe. Writes config.json, history.csv, a checkpoint "
+        "after every epoch and model.keras at the end. Kill it any time and "
+        "continue with --resume RUN_DIR.",
+    )
     add_data_option(parser)
-    parser.add_argument("--preset", type=_recipe_name, default="fast", metavar="NAME|FILE.json",
-                        help=f"a preset ({', '.join(PRESETS)}; default fast) or a recipe JSON file, e.g. a "
-                             "run's config.json")
+    parser.add_argument(
+        "--preset",
+        type=_recipe_name,
+        default="fast",
+        metavar="NAME|FILE.json",
+        help=f"a preset ({', '.join(PRESETS)}; default fast) or a recipe JSON file, e.g. a run's config.json",
+    )
     parser.add_argument("--epochs", type=positive_int, help="override the recipe's epoch count")
     parser.add_argument("--batch-size", type=positive_int, help="override the recipe's batch size")
     parser.add_argument("--limit", type=positive_int, help="use only the first N training images")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--ensemble", type=positive_int, default=1, metavar="K",
-                        help="train K members with seeds seed…seed+K-1; predictions average them")
+    parser.add_argument(
+        "--ensemble",
+        type=positive_int,
+        default=1,
+        metavar="K",
+        help="train K members with seeds seed…seed+K-1; predictions average them",
+    )
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", metavar="RUN_DIR", help="new run directory")
     target.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last finished epoch")
@@ -50,9 +61,6 @@ def run(args) -> int:
     overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v}
     recipe = recipes.get(args.preset).replace(**overrides)
     data = load_dataset(args.data, with_test=False)
-    if args.ensemble > 1:
-        train.train_ensemble(recipe, data, args.out, args.ensemble, seed=args.seed, limit=args.limit)
-    else:
-        train.train(recipe, data, args.out, seed=args.seed, limit=args.limit)
+    train.train(recipe, data, args.out, seed=args.seed, limit=args.limit, members=args.ensemble)
     print(f"trained {args.out}")
     return 0

@@ -46,7 +46,7 @@ def check_frame(frame: pd.DataFrame, source: str, lo: int, hi: int) -> np.ndarra
         raise DataError(f"{_where(source, row, col)}: missing value")
     # The parser already made clean columns numeric; only the others need a cell-by-cell look.
     numeric = frame.copy()
-    for name in frame.columns[frame.dtypes == object]:
+    for name in [name for name, dtype in frame.dtypes.items() if pd.api.types.is_object_dtype(dtype)]:
         numeric[name] = pd.to_numeric(frame[name].str.strip(), errors="coerce")
     non_numeric = numeric.isna()
     if non_numeric.to_numpy().any():

@@ -16,7 +16,7 @@ from digitrec.errors import DataError
 from digitrec.fileio import atomic_path
 
 # IDX type codes → big-endian numpy dtypes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
-_DTYPES = {
+_DTYPES: dict[int, np.dtype] = {
     0x08: np.dtype(">u1"),
     0x09: np.dtype(">i1"),
     0x0B: np.dtype(">i2"),

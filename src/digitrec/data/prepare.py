@@ -5,9 +5,22 @@ Labels are one-hot float32, as in the seed notebook; it is what lets a recipe us
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
+from digitrec.errors import DataError
+
 NUM_CLASSES = 10
+
+
+class Split(NamedTuple):
+    """Train/validation arrays: uint8 images (N, 28, 28) and int labels."""
+
+    x_train: np.ndarray
+    x_val: np.ndarray
+    y_train: np.ndarray
+    y_val: np.ndarray
 
 
 def normalize(images: np.ndarray) -> np.ndarray:
@@ -19,10 +32,20 @@ def one_hot(labels: np.ndarray) -> np.ndarray:
     return np.eye(NUM_CLASSES, dtype=np.float32)[np.asarray(labels, dtype=np.int64)]
 
 
-def split(images: np.ndarray, labels: np.ndarray, val_fraction: float, seed: int):
-    """Stratified train/validation split; returns x_train, x_val, y_train, y_val (inputs untouched)."""
+def split(images: np.ndarray, labels: np.ndarray, val_fraction: float, seed: int, limit: int | None = None) -> Split:
+    """Stratified train/validation split of the first `limit` images (all when None), reproducible from
+    `seed`; the inputs are untouched. Too few images to give every class a place on both sides is a
+    `DataError`."""
+    if limit:
+        images, labels = images[:limit], labels[:limit]
     if val_fraction <= 0:
-        return images, images[:0], labels, labels[:0]
+        return Split(images, images[:0], labels, labels[:0])
     from sklearn.model_selection import train_test_split  # noqa: PLC0415 (slow import, needed only to train)
 
-    return train_test_split(images, labels, test_size=val_fraction, random_state=seed, stratify=labels)
+    try:
+        return Split(*train_test_split(images, labels, test_size=val_fraction, random_state=seed, stratify=labels))
+    except ValueError as exc:  # too few images, or a class with a single one
+        raise DataError(
+            f"{len(images)} images are too few for a stratified {val_fraction:.0%} validation split "
+            f"({str(exc).splitlines()[0]}); use more (--limit) or another data set"
+        ) from None

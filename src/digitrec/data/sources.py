@@ -89,13 +89,15 @@ def load_kaggle(directory: Path, with_test: bool = True) -> Dataset:
     x_test = None
     if with_test and any(directory.glob("test.csv*")):
         x_test, _ = read_kaggle_csv(_find(directory, "test.csv"), labelled=False)
+    if y_train is None:
+        raise DataError(f"{directory}: train.csv has no labels")
     return Dataset(DataSpec("kaggle", directory), x_train, y_train, x_test, None)
 
 
 def load_dataset(spec: DataSpec | str | None, with_test: bool = True) -> Dataset:
     if not isinstance(spec, DataSpec):
         spec = parse_data_spec(spec)
-    if spec.kind == "mnist":
+    if spec.kind == "mnist" or spec.path is None:
         return load_mnist(spec.path)
     return load_kaggle(spec.path, with_test=with_test)
 

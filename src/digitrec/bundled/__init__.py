@@ -1,0 +1,11 @@
+"""The model shipped with digitrec, so `predict`, `serve` and `digitrec.load()` work on a fresh install:
+its Keras file, its ONNX twins (float32, int8), their metadata and its model card, beside this file."""
+
+from pathlib import Path
+
+HERE = Path(__file__).parent
+KERAS = HERE / "model.keras"
+ONNX = HERE / "model.onnx"  # the same weights, exported; runs without TensorFlow
+INT8 = HERE / "model.int8.onnx"  # quantized for batch throughput (README, "Results")
+META = HERE / "model.json"  # recipe, seed, measured accuracies
+NAME = "bundled"

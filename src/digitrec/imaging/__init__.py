@@ -1,0 +1,60 @@
+"""User images → MNIST format: uint8 28×28, white ink on black, the digit fitted into 20×20 and centred by
+its centre of mass, as the MNIST digits were made.
+
+Any image Pillow reads (PNG, JPEG, BMP, GIF, WebP, TIFF), any size and mode, dark ink on light paper or light
+ink on dark: photos of paper with uneven lighting, scans, canvas drawings with a transparent background.
+
+    loading.py  bytes → a decoded image, size-capped and shrunk early → grey levels
+    ink.py      grey levels at a fixed working size → the ink (polarity, background, threshold, specks),
+                and the strokes grouped into digits
+    fitting.py  the ink of one digit → 28×28 (crop, stroke width, scale to 20 px, centre of mass)
+
+Pillow, numpy and scipy.ndimage only: no TensorFlow, so it stays light in the server and on the ONNX path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from digitrec.imaging.fitting import MNIST_BOX, MNIST_CENTRE, MNIST_SIZE, MNIST_STROKES, fit_mnist
+from digitrec.imaging.ink import WORK_SIDE, find_ink, group_by_column, working_copy
+from digitrec.imaging.loading import FORMATS, MAX_PIXELS, check_image, grey_levels, load_image
+
+__all__ = [
+    "FORMATS",
+    "MAX_PIXELS",
+    "MNIST_BOX",
+    "MNIST_CENTRE",
+    "MNIST_SIZE",
+    "MNIST_STROKES",
+    "WORK_SIDE",
+    "check_image",
+    "load_image",
+    "segment_digits",
+    "to_mnist",
+]
+
+
+def _working_grey(image: Image.Image | np.ndarray) -> np.ndarray:
+    return working_copy(grey_levels(check_image(image, "image")))
+
+
+def to_mnist(image: Image.Image | np.ndarray) -> np.ndarray:
+    """One digit in an image → uint8 (28, 28) like MNIST; `DataError("no ink found")` if there is none."""
+    ink = find_ink(_working_grey(image))
+    return fit_mnist(ink.values, ink.mask)
+
+
+def segment_digits(image: Image.Image | np.ndarray) -> list[np.ndarray]:
+    """Several digits written side by side → one uint8 (28, 28) array per digit, left to right.
+
+    Digits are the connected ink components, with components that overlap strongly in x merged (the parts
+    of a broken 5, a 7's crossbar). Touching digits are not separated: they come out as one.
+    """
+    ink = find_ink(_working_grey(image))
+    digits = []
+    for group in group_by_column(ink.kept):
+        mask = np.isin(ink.labels, group)
+        digits.append(fit_mnist(ink.values, mask, exclude=ink.mask & ~mask))
+    return digits

@@ -1,0 +1,193 @@
+"""Finding the ink in grey levels at the working size: polarity (ink made bright), the paper's uneven
+background flattened, a threshold checked against the noise level, specks dropped, and the connected
+strokes grouped into digits for multi-digit numbers. Every pixel constant here is in working pixels
+(the longest side is `WORK_SIDE`), every level in grey 0–1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from digitrec.errors import DataError
+
+WORK_SIDE = 256  # the longest side of the working copy
+_BACKGROUND_GRID = 32  # the coarse grid on which the background is estimated...
+_BACKGROUND_WINDOW = 15  # ...with a window of this many grid cells: about half the image, wider than bold strokes
+_MIN_CONTRAST = 0.08  # ink must differ from the paper by at least this much...
+_MIN_SNR = 5.0  # ...and by this many times the background noise
+_SPECK_FRACTION = 0.04  # components smaller than this share of the largest one are specks
+_PIECE_HEIGHT = 0.6  # segmenting: components shorter than this share of the tallest are pieces of a digit...
+_PIECE_GAP = 0.25  # ...joining the nearest digit within this share of the tallest height
+_MIN_DIGIT_EXTENT = 0.06  # the largest component must span this share of the working image
+
+
+def working_copy(grey: np.ndarray) -> np.ndarray:
+    """Grey levels scaled so that the longest side is `WORK_SIDE`."""
+    h, w = grey.shape
+    scale = WORK_SIDE / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return resize(grey, size, Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR)
+
+
+@dataclass
+class Ink:
+    values: np.ndarray  # float32 ink strength 0–1 (0 = paper), zero outside kept components' halo
+    mask: np.ndarray  # bool: pixels of the kept components
+    labels: np.ndarray  # int32 component labels of the thresholded ink (0 = none)
+    kept: dict[int, tuple]  # labels that are not specks → (top, left, bottom, right, area); ends exclusive
+
+
+def find_ink(grey: np.ndarray) -> Ink:
+    smooth = _mean3x3(grey)  # tames sensor noise and JPEG speckle, keeps thin strokes
+    bright = 1.0 - smooth if _ink_is_dark(smooth) else smooth
+    residual = bright - _background(bright)
+
+    sample = residual[::2, ::2]  # statistics of many pixels need not see all of them
+    split = max(_otsu(sample), _MIN_CONTRAST / 2)
+    paper = sample[sample <= split]
+    paper_level = float(np.median(paper)) if paper.size else 0.0
+    noise = max(1.4826 * float(np.median(np.abs(paper - paper_level))) if paper.size else 0.0, 1e-3)
+    mask = residual > max(split, paper_level + 3.0 * noise)
+    contrast = float(np.median(residual[mask])) - paper_level if mask.any() else 0.0
+    if contrast < max(_MIN_CONTRAST, _MIN_SNR * noise):
+        raise DataError("no ink found (blank, uniform or noise-only image)")
+
+    labels, areas, boxes = _label(mask)
+    largest = int(np.argmax(areas))
+    top, left, bottom, right = boxes[largest]
+    if max(bottom - top, right - left) < _MIN_DIGIT_EXTENT * max(grey.shape):
+        raise DataError("no ink found (only specks)")
+    kept = {int(i) + 1: (*boxes[i], areas[i]) for i in np.flatnonzero(areas >= _SPECK_FRACTION * areas[largest])}
+    kept_mask = np.isin(labels, list(kept))
+
+    # Grey levels as in MNIST: stroke cores saturate, edges keep their anti-aliasing; nothing outside a
+    # one-pixel halo around the kept strokes survives (no background texture, no specks).
+    core = float(np.percentile(residual[kept_mask], 75))
+    floor = paper_level + 2.0 * noise
+    values = np.clip((residual - floor) / max(core - floor, 1e-3), 0.0, 1.0)
+    values *= dilate(kept_mask, 1)
+    return Ink(values.astype(np.float32), kept_mask, labels, kept)
+
+
+def _ink_is_dark(grey: np.ndarray) -> bool:
+    """Dark ink on light paper? The ink is the far tail of the grey levels on one side of the paper's level,
+    taken as the median of the image's outer ring: mostly paper even when bold strokes fill the middle, or
+    touch the edge of a tight crop."""
+    h, w = grey.shape
+    ring = max(1, min(h, w) // 20)
+    border = np.concatenate(
+        [grey[:ring].ravel(), grey[-ring:].ravel(), grey[:, :ring].ravel(), grey[:, -ring:].ravel()]
+    )
+    paper = float(np.median(border))
+    low, high = np.percentile(grey[::2, ::2], [0.5, 99.5])
+    return paper - low >= high - paper
+
+
+def _background(bright: np.ndarray) -> np.ndarray:
+    """The paper under bright ink: a low percentile over a coarse window, refined by the local mean of the
+    pixels that are not ink (exact on smooth gradients, unlike the percentile alone)."""
+    h, w = bright.shape
+    small = resize(bright, _coarse_size(bright.shape))
+    # Mirrored, not replicated: a stroke touching the edge of a tight crop must not fill the edge windows.
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.pad(small, _BACKGROUND_WINDOW // 2, mode="symmetric"), (_BACKGROUND_WINDOW, _BACKGROUND_WINDOW)
+    )
+    rough = np.percentile(windows.reshape(*small.shape, -1), 10, axis=-1).astype(np.float32)
+
+    rough_full = resize(rough, (w, h), Image.Resampling.BILINEAR)
+    residual = bright - rough_full
+    paper = ~dilate(residual > max(_otsu(residual[::2, ::2]), _MIN_CONTRAST / 2), 2)
+    paper_share = resize(paper.astype(np.float32), small.shape[::-1])
+    paper_sum = resize(np.where(paper, bright, 0.0).astype(np.float32), small.shape[::-1])
+    radius = _BACKGROUND_WINDOW // 4
+    support = _box_blur(paper_share, radius)
+    mean = np.where(support > 0.1, _box_blur(paper_sum, radius) / np.maximum(support, 1e-6), rough)
+    return resize(mean.astype(np.float32), (w, h), Image.Resampling.BILINEAR)
+
+
+def _coarse_size(shape: tuple[int, int]) -> tuple[int, int]:
+    h, w = shape
+    scale = _BACKGROUND_GRID / max(h, w)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def resize(image: np.ndarray, size: tuple[int, int], method=Image.Resampling.BOX) -> np.ndarray:
+    """Resize a float32 array to (width, height)."""
+    return np.array(Image.fromarray(image, "F").resize(size, method), dtype=np.float32)
+
+
+def _otsu(values: np.ndarray, bins: int = 256) -> float:
+    """The threshold that best splits `values` into two classes (Otsu's between-class variance)."""
+    lo, hi = float(values.min()), float(values.max())
+    if hi - lo < 1e-6:
+        return hi
+    hist, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight0 = np.cumsum(hist)
+    weight1 = weight0[-1] - weight0
+    sum0 = np.cumsum(hist * centres)
+    mean0 = sum0 / np.maximum(weight0, 1)
+    mean1 = (sum0[-1] - sum0) / np.maximum(weight1, 1)
+    between = weight0 * weight1 * (mean0 - mean1) ** 2
+    return float(edges[int(np.argmax(between[:-1])) + 1])
+
+
+def _mean3x3(image: np.ndarray) -> np.ndarray:
+    return ndimage.uniform_filter(image.astype(np.float32), size=3, mode="nearest")
+
+
+def _box_blur(image: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over a (2r+1)² window, edges mirrored."""
+    return ndimage.uniform_filter(image.astype(np.float32), size=2 * radius + 1, mode="reflect")
+
+
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+    return max_filter(mask, radius)
+
+
+def max_filter(image: np.ndarray, radius: int) -> np.ndarray:
+    """Maximum over a (2r+1)² square, outside the image counting as 0."""
+    return ndimage.maximum_filter(image, size=2 * radius + 1, mode="constant", cval=0)
+
+
+def _label(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """8-connected components of `mask`: labels (0 = background, 1..n), area per component and bounding box
+    (top, left, bottom, right; exclusive ends) per component."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    areas = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    boxes = np.array(
+        [(rows.start, cols.start, rows.stop, cols.stop) for rows, cols in ndimage.find_objects(labels)], dtype=np.int64
+    ).reshape(-1, 4)
+    return labels.astype(np.int32), areas, boxes
+
+
+def group_by_column(components: dict[int, tuple]) -> list[list[int]]:
+    """Component labels grouped into digits, left to right.
+
+    Components of at least `_PIECE_HEIGHT` of the tallest one's height are digits, merged when their column
+    ranges overlap by half of the narrower one (the parts of an open 4). Shorter ones are pieces (the flag of
+    a 5, a 7's crossbar) and join the nearest digit within `_PIECE_GAP` heights; further away, they are
+    stray marks and left out.
+    """
+    tallest = max(bottom - top for top, _, bottom, _, _ in components.values())
+    by_left = sorted(components.items(), key=lambda item: item[1][1])
+    groups: list[list] = []  # [labels, left, right]
+    pieces = []
+    for label, (top, left, bottom, right, _) in by_left:
+        if bottom - top < _PIECE_HEIGHT * tallest:
+            pieces.append((label, left, right))
+        elif groups and min(right, groups[-1][2]) - left >= 0.5 * min(right - left, groups[-1][2] - groups[-1][1]):
+            groups[-1][0].append(label)
+            groups[-1][2] = max(right, groups[-1][2])
+        else:
+            groups.append([[label], left, right])
+    for label, left, right in pieces:
+        gaps = [max(0, left - group_right, group_left - right) for _, group_left, group_right in groups]
+        nearest = int(np.argmin(gaps))
+        if gaps[nearest] <= _PIECE_GAP * tallest:
+            groups[nearest][0].append(label)
+    return [labels for labels, _, _ in groups]

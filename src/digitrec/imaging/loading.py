@@ -1,0 +1,145 @@
+"""Untrusted image bytes → a small decoded image, with the size checked before any pixel is decoded and
+shrunk as early as the format allows (JPEG decodes at 1/2–1/8 scale; others are reduced right after
+decoding), so memory follows the useful resolution, not what a file claims.
+
+Then grey levels 0 (black) – 1 (white), transparency composited away.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from digitrec.errors import DataError
+from digitrec.fileio import read_capped
+
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
+MAX_FILE_BYTES = 50 * 1024 * 1024  # an image file larger than this is refused unread
+MAX_PIXELS = 40_000_000  # decoded pixels (after JPEG's reduced-scale decoding); larger images are refused
+MAX_JPEG_PIXELS = 250_000_000  # a JPEG decodes at 1/8 scale at worst, so its header may claim more
+MAX_ASPECT = 50  # one digit, or a number of a few dozen digits, is never more elongated than this
+MIN_SIDE = 4
+KEEP_SIDE = 512  # decoded images are reduced to about this on their longest side (twice the working size)
+
+
+def load_image(source: str | os.PathLike | bytes | bytearray | BinaryIO, name: str | None = None) -> Image.Image:
+    """Open and decode an image file, path or bytes, reduced to about `KEEP_SIDE` pixels on its longest
+    side and turned upright by its EXIF orientation; any failure is a `DataError` naming the source."""
+    if isinstance(source, (str, os.PathLike)):
+        name = name or str(source)
+        data = read_capped(source, MAX_FILE_BYTES, "image file")
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        name, data = name or "<image bytes>", bytes(source)
+    else:
+        name, data = name or str(getattr(source, "name", "<image stream>")), source.read(MAX_FILE_BYTES + 1)
+    if not data:
+        raise DataError(f"{name}: file is empty")
+    if len(data) > MAX_FILE_BYTES:
+        raise DataError(f"{name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+            _check_size(image.size, name, jpeg=image.format == "JPEG")
+            if image.format == "JPEG":
+                image.draft(image.mode, (KEEP_SIDE, KEEP_SIDE))  # decode at the smallest scale ≥ KEEP_SIDE
+            _check_size(image.size, name, jpeg=False)
+            image.load()  # decode now, so that truncated data fails here and not later
+            return ImageOps.exif_transpose(_reduce(image))
+    except DataError:
+        raise
+    except Image.UnidentifiedImageError:
+        raise DataError(f"{name}: not an image file (or not one of {', '.join(FORMATS)})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"{name}: image too large (possible decompression bomb)") from None
+    except Exception as exc:  # noqa: BLE001 (Pillow's decoders raise many types for corrupt data)
+        raise DataError(f"{name}: corrupt or truncated image ({type(exc).__name__}: {exc})") from None
+
+
+def check_image(image: Image.Image | np.ndarray, name: str) -> Image.Image:
+    """An in-memory image (PIL, or a numpy array: grey (H, W), or (H, W, 1|3|4) channels; integers 0–255 or
+    0–65535, floats 0–1, or bool) checked like a file's and reduced like one."""
+    if isinstance(image, np.ndarray):
+        image = _from_array(image, name)
+    if not isinstance(image, Image.Image):
+        raise DataError(f"{name}: not an image ({type(image).__name__})")
+    _check_size(image.size, name, jpeg=False)
+    try:
+        return _reduce(image)
+    except Exception as exc:  # noqa: BLE001 (a PIL image in a mode Pillow cannot reduce or convert)
+        raise DataError(f"{name}: unusable image ({type(exc).__name__}: {exc})") from None
+
+
+def _from_array(array: np.ndarray, name: str) -> Image.Image:
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)):
+        raise DataError(f"{name}: expected an image array (H, W) or (H, W, 1|3|4), got shape {array.shape}")
+    _check_size((array.shape[1], array.shape[0]), name, jpeg=False)
+    if array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+            raise DataError(f"{name}: float image values must be in [0, 1]")
+        array = np.round(array * 255).astype(np.uint8)
+    elif np.issubdtype(array.dtype, np.integer):
+        top = 255 if array.max(initial=0) <= 255 else 65535
+        if array.min(initial=0) < 0 or array.max(initial=0) > 65535:
+            raise DataError(f"{name}: integer image values must be in 0–255 or 0–65535")
+        array = np.round(array.astype(np.float32) * (255 / top)).astype(np.uint8)
+    else:
+        raise DataError(f"{name}: unsupported image dtype {array.dtype}")
+    return Image.fromarray(np.ascontiguousarray(array))
+
+
+def _check_size(size: tuple[int, int], name: str, jpeg: bool) -> None:
+    width, height = size
+    if width * height == 0:
+        raise DataError(f"{name}: image has zero size ({width}×{height})")
+    limit = MAX_JPEG_PIXELS if jpeg else MAX_PIXELS
+    if width * height > limit:
+        raise DataError(f"{name}: image too large ({width}×{height} pixels, at most {limit // 1_000_000} MP)")
+    if min(width, height) < MIN_SIDE or max(width, height) > MAX_ASPECT * min(width, height):
+        raise DataError(
+            f"{name}: {width}×{height} pixels cannot hold a digit (each side at least {MIN_SIDE} "
+            f"pixels, at most {MAX_ASPECT}:1)"
+        )
+
+
+def _reduce(image: Image.Image) -> Image.Image:
+    """Shrink by a whole factor (box average) to about `KEEP_SIDE` on the longest side, keeping the mode."""
+    factor = max(image.size) // KEEP_SIDE
+    if factor < 2:
+        return image
+    if image.mode in ("P", "1", "CMYK", "I;16", "I;16B", "I;16L", "I;16N"):
+        image = image.convert("RGBA" if _has_alpha(image) else ("I" if image.mode.startswith("I;16") else "RGB"))
+    return image.reduce(factor)
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
+def grey_levels(image: Image.Image) -> np.ndarray:
+    """float32 grey levels 0 (black) – 1 (white); transparency composited onto a contrasting backdrop."""
+    if _has_alpha(image):
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+        luma = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+        alpha = rgba[..., 3]
+        # Composite onto a backdrop that contrasts with what is drawn: white under dark strokes, black under
+        # light ones (a canvas drawing in white on a transparent background must not vanish).
+        visible = alpha > 0.5
+        backdrop = 0.0 if visible.any() and float(np.mean(luma[visible])) > 0.5 else 1.0
+        return luma * alpha + backdrop * (1.0 - alpha)
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float32)
+        top = float(values.max()) if values.size else 1.0
+        # 16-bit images use 0–65535; float images usually 0–1; anything else by its own maximum.
+        full = 65535.0 if 255 < top <= 65535 else (255.0 if 1 < top <= 255 else max(top, 1.0))
+        return np.clip(values / full, 0.0, 1.0)
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0

@@ -1,0 +1,59 @@
+"""Keras models behind a model file, a run directory or an ensemble run directory, as `Predictor` models.
+Keras (and its backend) is imported by this module only; `digitrec.inference` imports it lazily."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from digitrec import augment  # noqa: F401 (registers the custom layer for loading)
+from digitrec.errors import ModelError
+from digitrec.fileio import check_regular
+from digitrec.inference.core import Predictor
+from digitrec.rundir import model_files
+
+INPUT_SHAPE = (None, 28, 28, 1)
+
+
+class KerasModel:
+    """A Keras model called directly per batch: `predict()`'s per-call dataset setup dominates small inputs."""
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return keras.ops.convert_to_numpy(self.model(batch, training=False))
+
+
+def load_keras_model(path: str | os.PathLike) -> keras.Model:
+    """One .keras file, safely (Keras' safe mode: no Lambda layers or arbitrary code), checked to take
+    (N, 28, 28, 1) images and give (N, 10) outputs."""
+    path = Path(path)
+    check_regular(path, "model file", ModelError)
+    try:
+        model = keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # noqa: BLE001 (Keras raises many types for a bad file; report one line)
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        raise ModelError(f"{path}: cannot load model ({type(exc).__name__}: {detail[:200]})") from None
+    try:
+        inputs, outputs = tuple(model.input_shape), tuple(model.output_shape)
+    except (AttributeError, ValueError, TypeError):
+        inputs, outputs = (), ()
+    if inputs != INPUT_SHAPE or outputs != (None, 10):
+        raise ModelError(
+            f"{path}: expected a model from (N, 28, 28, 1) images to (N, 10) probabilities, "
+            f"got {inputs or '?'} → {outputs or '?'}"
+        )
+    return model
+
+
+def load_keras_models(source: str | os.PathLike) -> list[keras.Model]:
+    """The model(s) of a .keras file, a run directory or an ensemble run directory."""
+    return [load_keras_model(path) for path in model_files(source)]
+
+
+def load_keras_predictor(source: str | os.PathLike) -> Predictor:
+    return Predictor([KerasModel(model) for model in load_keras_models(source)], name=str(source))

@@ -1,0 +1,53 @@
+"""Inference on an exported ONNX model with ONNX Runtime: numpy and onnxruntime only, no TensorFlow."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from digitrec.errors import ConfigError, ModelError
+from digitrec.fileio import check_regular
+from digitrec.inference.core import Predictor
+
+
+class OnnxModel:
+    """An ONNX Runtime session as a `Predictor` model: float32 (N, 28, 28, 1) → (N, 10) probabilities."""
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+        try:
+            import onnxruntime as ort  # noqa: PLC0415 (optional: the [export] extra)
+        except ImportError:
+            raise ConfigError("ONNX inference needs onnxruntime: pip install 'digitrec[export]'") from None
+        path = Path(path)
+        check_regular(path, "ONNX model file", ModelError)
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only; ORT warns about unused initialisers and the like
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=ort.get_available_providers())
+        except Exception as exc:  # noqa: BLE001 (ORT raises several types for a bad file; report one line)
+            detail = str(exc).splitlines()[0] if str(exc) else ""
+            raise ModelError(f"{path}: cannot load ONNX model ({type(exc).__name__}: {detail[:200]})") from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if (
+            len(inputs) != 1
+            or len(outputs) != 1
+            or list(inputs[0].shape[1:]) != [28, 28, 1]
+            or inputs[0].type != "tensor(float)"
+            or outputs[0].shape[-1] != 10
+        ):
+            found = ", ".join(f"{t.name} {t.type} {t.shape}" for t in [*inputs, *outputs])
+            raise ModelError(f"{path}: expected one float input (N, 28, 28, 1) and one output (N, 10), got {found}")
+        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output_name], {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
+
+
+def load_onnx_predictor(path: str | os.PathLike, threads: int | None = None) -> Predictor:
+    """A `Predictor` over one exported .onnx file (an exported ensemble already averages inside the graph)."""
+    return Predictor([OnnxModel(path, threads)], name=str(path))

@@ -1,0 +1,41 @@
+"""The record of where a result came from: package versions and the platform, for config.json, model
+metadata and `digitrec info`. Read from installed-package metadata, so nothing heavy is imported."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import sys
+
+from digitrec._version import __version__
+
+BASE_PACKAGES = ("keras", "tensorflow", "numpy")
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def keras_backend() -> str:
+    """The Keras backend in use (or that Keras would pick), without importing Keras for it."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        return str(keras.backend.backend())
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
+def versions(*packages: str) -> dict[str, str | None]:
+    """Python, platform, digitrec, the Keras backend, and the versions of Keras, TensorFlow, numpy and
+    `packages` (None for one that is not installed)."""
+    found: dict[str, str | None] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "digitrec": __version__,
+        "backend": keras_backend(),
+    }
+    found.update({name: package_version(name) for name in (*BASE_PACKAGES, *packages)})
+    return found

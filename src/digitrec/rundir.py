@@ -1,0 +1,203 @@
+"""The on-disk run format, in one place: which files a run directory holds, how they are read and written,
+ensemble members, model files and default export paths. Nothing else in digitrec knows these names.
+
+A run directory::
+
+    config.json        the recipe, data, seeds, split, versions (written once, when the run starts)
+    checkpoint.keras   the model after the last finished epoch      ┐ after every epoch, in this order;
+    history.csv        one row per finished epoch                   │ state.json is the commit point
+    state.json         epochs done, elapsed seconds, annealer state ┘
+    model.keras        the final model (its presence means: finished)
+    metrics.json · report.md · curves.png · confusion.png · errors.png     written by `evaluate`
+    model.onnx · model.int8.onnx · model_savedmodel/ (+ .json metadata)    written by `export`
+    member-1/ … member-K/   an ensemble's members, each a run directory of its own (config "ensemble": K)
+
+Only JSON and CSV are read here (no Keras), so the ONNX path and the server stay light.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from digitrec.errors import DataError, ModelError
+from digitrec.fileio import atomic_path, clean_partials, read_capped, read_json, write_json
+
+CONFIG, STATE, HISTORY = "config.json", "state.json", "history.csv"
+CHECKPOINT, MODEL = "checkpoint.keras", "model.keras"
+METRICS, REPORT = "metrics.json", "report.md"
+CURVES, CONFUSION, ERRORS = "curves.png", "confusion.png", "errors.png"
+MEMBER_PREFIX = "member-"
+EXPORT_FORMATS = ("onnx", "savedmodel")
+EXPORT_SUFFIXES = {("onnx", False): ".onnx", ("onnx", True): ".int8.onnx", ("savedmodel", False): "_savedmodel"}
+_MAX_HISTORY_BYTES = 16 << 20  # ~100k epochs of history; a larger file is not ours
+
+
+class Run:
+    """A run directory. Reading a missing or corrupt file raises `ModelError` naming it."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    # ------------------------------------------------------------------------------------------ config
+
+    def exists(self) -> bool:
+        return self.file(CONFIG).is_file()
+
+    def config(self) -> dict[str, Any]:
+        if not self.exists():
+            raise ModelError(f"{self.path}: not a run directory (no {CONFIG})")
+        config = _read_json(self.file(CONFIG))
+        missing = [k for k in ("recipe", "data", "seed", "split_seed", "limit") if k not in config]
+        if missing:
+            raise ModelError(f"{self.file(CONFIG)}: not a digitrec run config (missing {', '.join(missing)})")
+        return config
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json(self.file(CONFIG), config)
+
+    # ------------------------------------------------------------------------------------------ progress
+
+    def state(self) -> dict[str, Any] | None:
+        """The last committed epoch, or None before the first one finished."""
+        if not self.file(STATE).exists():
+            return None
+        state = _read_json(self.file(STATE))
+        done = state.get("epochs_done")
+        if not isinstance(done, int) or done < 1 or not _finite_number(state.get("elapsed_seconds")):
+            raise ModelError(f"{self.file(STATE)}: corrupt run state {state!r:.80}")
+        return state
+
+    def write_state(self, state: dict[str, Any]) -> None:
+        write_json(self.file(STATE), state)
+
+    def finished(self) -> bool:
+        return self.file(MODEL).is_file()
+
+    def history(self) -> list[dict[str, float]]:
+        """Rows of history.csv as floats; a torn last line (a kill mid-write) is left out."""
+        path = self.file(HISTORY)
+        if not path.exists():
+            return []
+        try:
+            text = read_capped(path, _MAX_HISTORY_BYTES, "history file").decode("utf-8")
+        except (DataError, UnicodeDecodeError) as exc:
+            raise ModelError(f"{path}: unreadable history ({exc})") from None
+        rows = []
+        raw = list(csv.DictReader(io.StringIO(text)))
+        for number, row in enumerate(raw, start=1):
+            try:
+                rows.append({key: float(value) for key, value in row.items()})
+            except (TypeError, ValueError):  # a missing, surplus or cut-off field
+                if number < len(raw):
+                    raise ModelError(f"{path}: corrupt history at data row {number}") from None
+        return rows
+
+    def append_history(self, row: dict[str, float]) -> None:
+        path = self.file(HISTORY)
+        new = not path.exists() or path.stat().st_size == 0
+        with path.open("a", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def trim_history(self, epochs_done: int) -> None:
+        """Keep the rows of committed epochs only (a kill may leave the next one's row, or half of it)."""
+        rows = [r for r in self.history() if r["epoch"] <= epochs_done]
+        with atomic_path(self.file(HISTORY)) as tmp, tmp.open("w", newline="", encoding="utf-8") as handle:
+            if rows:
+                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows({k: (int(v) if k == "epoch" else v) for k, v in r.items()} for r in rows)
+
+    def reset(self) -> None:
+        """Forget a run killed before its first epoch finished: everything but config.json goes."""
+        for name in (STATE, HISTORY, CHECKPOINT, MODEL):
+            self.file(name).unlink(missing_ok=True)
+        clean_partials(self.path)
+
+    def clean(self) -> None:
+        """Remove temporaries a killed writer left behind."""
+        clean_partials(self.path)
+
+    # ------------------------------------------------------------------------------------------ members
+
+    def member(self, index: int) -> Run:
+        """Ensemble member `index` (from 0) as a run of its own."""
+        return Run(self.path / f"{MEMBER_PREFIX}{index + 1}")
+
+    def members(self) -> list[Run]:
+        """An ensemble's members, or the run itself."""
+        count = self.config().get("ensemble")
+        if count is None:
+            return [self]
+        if not isinstance(count, int) or not 1 <= count <= 1000:
+            raise ModelError(f"{self.file(CONFIG)}: bad ensemble size {count!r}")
+        return [self.member(i) for i in range(count)]
+
+
+def model_files(source: str | os.PathLike) -> list[Path]:
+    """The .keras files behind a model file, a run directory or an ensemble run directory."""
+    path = Path(source)
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        if (path / MODEL).is_file():
+            return [path / MODEL]
+        members = sorted(path.glob(f"{MEMBER_PREFIX}*/{MODEL}"), key=lambda p: _member_number(p.parent.name))
+        if members:
+            return members
+        raise ModelError(f"{path}: no {MODEL} (is the run finished?) and no ensemble members")
+    if path.exists():
+        raise ModelError(f"{path}: not a regular file or a run directory")
+    raise ModelError(f"{path}: no such model file or run directory")
+
+
+def export_path(source: str | os.PathLike, fmt: str, int8: bool = False) -> Path:
+    """Where `export` writes by default: `model.onnx` (`model.int8.onnx`) / `model_savedmodel` inside a run
+    directory, else beside the model file with the same stem."""
+    source = Path(source)
+    base = source / "model" if source.is_dir() else source.with_suffix("")
+    return base.with_name(base.name + EXPORT_SUFFIXES[(fmt, int8)])
+
+
+def metadata_path(output: str | os.PathLike) -> Path:
+    """The JSON beside an exported model or a bundled one: `<output>.json`."""
+    output = Path(output)
+    return output.with_name(output.name + ".json")
+
+
+def histories(runs: Iterable[Run]) -> dict[str, list[dict[str, float]]]:
+    return {run.path.name: run.history() for run in runs}
+
+
+def _member_number(name: str) -> tuple[int, str]:
+    digits = name.removeprefix(MEMBER_PREFIX)
+    return (int(digits), "") if digits.isdigit() else (1 << 30, name)
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = read_json(path, what="run file")
+    except DataError as exc:
+        raise ModelError(str(exc)) from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{path}: corrupt run file (not a JSON object)")
+    return data

@@ -1,0 +1,63 @@
+"""The endpoints, thin: read the body, hand it to `digitrec.recognize` (the same image → answer path as
+the CLI) with the predictor held in app state, and shape the answer."""
+
+from __future__ import annotations
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import HTTPException
+from fastapi.responses import FileResponse
+
+from digitrec import recognize
+from digitrec._version import __version__
+from digitrec.serve import bodies
+from digitrec.serve.schemas import PREDICT_DESCRIPTION, PREDICT_REQUEST_BODY, Health, Prediction, error_responses
+
+router = APIRouter()
+
+
+@router.post(
+    "/api/predict",
+    response_model=Prediction,
+    summary="Recognise one digit",
+    description=PREDICT_DESCRIPTION,
+    responses=error_responses(413, 415, 422),
+    openapi_extra={"requestBody": PREDICT_REQUEST_BODY},
+)
+async def predict(request: Request) -> Prediction:
+    predictor = request.app.state.predictor
+    kind = bodies.content_type(request)
+    if kind == bodies.JSON:
+        body = await bodies.read_json(request)
+        if isinstance(body, np.ndarray):
+            answer = (await run_in_threadpool(recognize.read_mnist, body, predictor, "pixels"))[0]
+        else:
+            answer = await run_in_threadpool(recognize.read_image, body, predictor, "image")
+    elif kind == bodies.MULTIPART:
+        data, name = await bodies.read_upload(request)
+        answer = await run_in_threadpool(recognize.read_image, data, predictor, name)
+    else:
+        raise HTTPException(
+            415,
+            (f"unsupported content type {kind!r}" if kind else "missing content type")
+            + ": send application/json or multipart/form-data",
+        )
+    return Prediction(
+        digit=answer.top3[0][0], confidence=answer.confidence, probabilities=answer.probabilities, model=predictor.name
+    )
+
+
+@router.get("/api/health", response_model=Health, summary="Liveness and the model in use")
+async def health(request: Request) -> Health:
+    return Health(
+        status="ok",
+        model=request.app.state.predictor.name,
+        version=__version__,
+        max_upload_bytes=request.app.state.max_upload_bytes,
+    )
+
+
+@router.get("/", include_in_schema=False)
+async def index(request: Request) -> FileResponse:
+    return FileResponse(request.app.state.static_dir / "index.html")

@@ -1,0 +1,90 @@
+"""The API's request and response shapes (pydantic), and the OpenAPI text that documents them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SIDE = 28
+PREDICT_DESCRIPTION = """Send one image as **either**
+
+* `multipart/form-data` with a file field `file` (a PNG, JPEG, … photo or scan; any polarity or size),
+* JSON `{"pixels": [[...28 ints 0–255...], ...28 rows]}`: white ink on black, the MNIST convention, used as is,
+* JSON `{"image": "<base64 PNG/JPEG>"}`, optionally a `data:image/png;base64,...` URL.
+
+Images are converted to MNIST form (grey, light ink on dark, cropped, fitted to 20×20, centred by mass).
+
+Errors are JSON `{"detail": "..."}`: **413** body too large, **415** content type is not JSON or
+multipart, **422** anything else wrong with the body (malformed JSON/multipart, missing or unknown field,
+wrong shape, value out of range, bad base64, not an image, blank image)."""
+
+Pixel = Annotated[int, Field(ge=0, le=255)]
+Row = Annotated[list[Pixel], Field(min_length=SIDE, max_length=SIDE)]
+
+
+class PredictRequest(BaseModel):
+    """Exactly one of `pixels` or `image`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pixels: Annotated[list[Row], Field(min_length=SIDE, max_length=SIDE)] | None = Field(
+        default=None, description="28×28 grey levels 0–255, white ink on black (the MNIST convention)"
+    )
+    image: str | None = Field(
+        default=None, description="a base64 PNG or JPEG, optionally as a data: URL; any polarity or size"
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PredictRequest:
+        if (self.pixels is None) == (self.image is None):
+            raise ValueError("give exactly one of 'pixels' or 'image'")
+        return self
+
+
+class Prediction(BaseModel):
+    digit: int = Field(ge=0, le=9, description="the most probable digit")
+    confidence: float = Field(ge=0, le=1, description="its probability")
+    probabilities: list[float] = Field(min_length=10, max_length=10, description="P(digit) for 0–9")
+    model: str = Field(description="the model that answered")
+
+
+class Health(BaseModel):
+    status: str
+    model: str
+    version: str
+    max_upload_bytes: int
+
+
+class ErrorDetail(BaseModel):
+    detail: str
+
+
+def error_responses(*codes: int) -> dict[int | str, Any]:
+    return {code: {"model": ErrorDetail} for code in codes}
+
+
+# The endpoint reads the body itself (it takes two content types), so the request schema is declared here.
+PREDICT_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": PredictRequest.model_json_schema()},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary", "description": "an image file"}},
+            }
+        },
+    },
+}
+
+
+def validation_message(exc: ValidationError) -> str:
+    """Pydantic's errors in one line: the first one, with its location, and how many more there are."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    location = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"]).lstrip(".")
+    message = first["msg"].removeprefix("Value error, ")
+    text = f"{location or 'body'}: {message}"
+    return text + (f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else "")

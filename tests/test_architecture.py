@@ -1,0 +1,134 @@
+"""The layout's rules, checked on the source: no import cycles inside digitrec (imports inside functions
+count), arrows pointing down only, every module under 300 lines, and `import digitrec` staying light."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "digitrec"
+MAX_LINES = 300
+# Lower layers must not import higher ones (DESIGN.md: cli/serve/API → train/evaluate/inference →
+# rundir/models/recipes/imaging → data). Each entry: a module prefix → prefixes it must never import.
+FORBIDDEN = {
+    "digitrec.data": (
+        "digitrec.models",
+        "digitrec.recipes",
+        "digitrec.train",
+        "digitrec.inference",
+        "digitrec.imaging",
+        "digitrec.serve",
+        "digitrec.cli",
+        "digitrec.rundir",
+        "digitrec.api",
+    ),
+    "digitrec.imaging": (
+        "digitrec.models",
+        "digitrec.train",
+        "digitrec.inference",
+        "digitrec.serve",
+        "digitrec.cli",
+        "digitrec.recognize",
+        "digitrec.api",
+    ),
+    "digitrec.rundir": (
+        "digitrec.train",
+        "digitrec.inference",
+        "digitrec.evaluate",
+        "digitrec.serve",
+        "digitrec.cli",
+        "digitrec.models",
+        "digitrec.api",
+    ),
+    "digitrec.inference": (
+        "digitrec.train",
+        "digitrec.evaluate",
+        "digitrec.serve",
+        "digitrec.cli",
+        "digitrec.recognize",
+        "digitrec.api",
+    ),
+    "digitrec.train": ("digitrec.serve", "digitrec.cli", "digitrec.inference", "digitrec.api"),
+    "digitrec.serve": ("digitrec.cli", "digitrec.train"),
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """The digitrec modules `path` imports, anywhere in it (module level or inside functions)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
+            for alias in node.names:  # `from digitrec import imaging` imports the module digitrec.imaging
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
+    return {name for name in found if name.startswith("digitrec")} & set(MODULES)
+
+
+MODULES = {module_name(p): p for p in SRC.rglob("*.py")}
+GRAPH = {name: imports_of(path) - {name} for name, path in MODULES.items()}
+
+
+def test_no_import_cycles():
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(GRAPH[node]):
+            if state.get(target) == 1:
+                cycle = [*path[path.index(target) :], target]
+                pytest.fail("import cycle: " + " → ".join(cycle))
+            if target not in state:
+                visit(target)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(GRAPH):
+        if node not in state:
+            visit(node)
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_arrows_point_down(layer):
+    wrong = sorted(
+        f"{name} → {target}"
+        for name, targets in GRAPH.items()
+        if name.startswith(layer)
+        for target in targets
+        if target.startswith(FORBIDDEN[layer])
+    )
+    assert not wrong, wrong
+
+
+def test_every_module_is_under_300_lines():
+    long = {name: n for name, path in MODULES.items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert not long, long
+
+
+def test_importing_digitrec_and_its_cli_starts_no_backend():
+    script = (
+        "import sys, digitrec, digitrec.cli, digitrec.inference, digitrec.recognize\n"
+        "digitrec.cli.build_parser()\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'jax', 'onnxruntime') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,169 @@
+"""The run-directory format: config, state and history read and written, torn and corrupt files, members,
+model files and export paths."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from digitrec.errors import ModelError
+from digitrec.fileio import atomic_path, clean_partials
+from digitrec.rundir import (
+    CHECKPOINT,
+    CONFIG,
+    HISTORY,
+    MODEL,
+    STATE,
+    Run,
+    export_path,
+    metadata_path,
+    model_files,
+)
+
+CONFIG_DATA = {"recipe": {"name": "seed"}, "data": "mnist", "seed": 3, "split_seed": 3, "limit": None}
+
+
+def row(epoch: int, loss: float = 0.5) -> dict:
+    return {"epoch": epoch, "loss": loss, "accuracy": 0.9, "elapsed_seconds": 1.5 * epoch}
+
+
+def test_config_round_trip_and_errors(tmp_path):
+    run = Run(tmp_path / "run")
+    assert not run.exists()
+    with pytest.raises(ModelError, match="not a run directory"):
+        run.config()
+    run.write_config(CONFIG_DATA)
+    assert run.exists() and run.config() == CONFIG_DATA
+    (run.path / CONFIG).write_text("{truncated")
+    with pytest.raises(ModelError, match="corrupt"):
+        run.config()
+    (run.path / CONFIG).write_text('{"recipe": {}}')
+    with pytest.raises(ModelError, match="missing data, seed, split_seed, limit"):
+        run.config()
+    (run.path / CONFIG).write_text("[1]")
+    with pytest.raises(ModelError, match="not a JSON object"):
+        run.config()
+
+
+def test_a_huge_config_is_refused_without_reading_it(tmp_path):
+    run = Run(tmp_path)
+    with open(tmp_path / CONFIG, "wb") as handle:
+        handle.truncate(2 << 20)  # sparse: 2 MiB of zeros
+    with pytest.raises(ModelError, match="more than the 1,048,576 allowed"):
+        run.config()
+
+
+def test_state_before_and_after_the_first_epoch(tmp_path):
+    run = Run(tmp_path)
+    assert run.state() is None
+    run.write_state({"epochs_done": 2, "elapsed_seconds": 12.5})
+    assert run.state() == {"epochs_done": 2, "elapsed_seconds": 12.5}
+    for bad in (
+        {"epochs_done": 0, "elapsed_seconds": 1.0},
+        {"epochs_done": "2", "elapsed_seconds": 1.0},
+        {"epochs_done": 2, "elapsed_seconds": float("nan")},
+        {"elapsed_seconds": 1.0},
+    ):
+        (tmp_path / STATE).write_text(json.dumps(bad))
+        with pytest.raises(ModelError, match="corrupt run state"):
+            run.state()
+
+
+def test_history_appends_reads_and_trims(tmp_path):
+    run = Run(tmp_path)
+    assert run.history() == []
+    for epoch in (1, 2, 3):
+        run.append_history(row(epoch, loss=1.0 / epoch))
+    lines = (tmp_path / HISTORY).read_text().splitlines()
+    assert lines[0] == "epoch,loss,accuracy,elapsed_seconds" and len(lines) == 4
+    assert [r["epoch"] for r in run.history()] == [1.0, 2.0, 3.0]
+    assert run.history()[1]["loss"] == 0.5
+    run.trim_history(2)
+    assert [r["epoch"] for r in run.history()] == [1.0, 2.0]
+    assert (tmp_path / HISTORY).read_text().splitlines()[2].startswith("2,")  # epochs stay integers
+
+
+@pytest.mark.parametrize("torn", ["3,0.3", "3,0.3,0.9,4.5,extra", "3,0.3,zz,4.5", "3,0.3,0.9,4.5", ""])
+def test_a_torn_last_history_row_is_tolerated_and_trimmed(tmp_path, torn):
+    run = Run(tmp_path)
+    run.append_history(row(1))
+    run.append_history(row(2))
+    with (tmp_path / HISTORY).open("a") as handle:
+        handle.write(torn)  # a kill in the middle of writing epoch 3's row
+    assert [r["epoch"] for r in run.history()][:2] == [1.0, 2.0]
+    run.trim_history(2)
+    assert [r["epoch"] for r in run.history()] == [1.0, 2.0]
+
+
+def test_a_corrupt_row_before_the_last_is_an_error(tmp_path):
+    (tmp_path / HISTORY).write_text("epoch,loss\n1,0.5\n2,bad\n3,0.2\n")
+    with pytest.raises(ModelError, match="corrupt history at data row 2"):
+        Run(tmp_path).history()
+
+
+def test_reset_keeps_only_the_config(tmp_path):
+    run = Run(tmp_path)
+    run.write_config(CONFIG_DATA)
+    for name in (STATE, HISTORY, CHECKPOINT, MODEL, f".{CHECKPOINT}.abc.partial.keras"):
+        (tmp_path / name).write_text("x")
+    run.reset()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CONFIG]
+
+
+def test_members_of_an_ensemble_and_of_a_single_run(tmp_path):
+    single = Run(tmp_path / "one")
+    single.write_config(CONFIG_DATA)
+    assert [m.path for m in single.members()] == [single.path]
+    ensemble = Run(tmp_path / "three")
+    ensemble.write_config({**CONFIG_DATA, "ensemble": 3})
+    assert [m.path.name for m in ensemble.members()] == ["member-1", "member-2", "member-3"]
+    ensemble.write_config({**CONFIG_DATA, "ensemble": "many"})
+    with pytest.raises(ModelError, match="bad ensemble size"):
+        ensemble.members()
+
+
+def test_model_files_of_a_file_a_run_and_an_ensemble(tmp_path):
+    (tmp_path / "m.keras").write_bytes(b"k")
+    assert model_files(tmp_path / "m.keras") == [tmp_path / "m.keras"]
+    (tmp_path / "run").mkdir()
+    with pytest.raises(ModelError, match="is the run finished"):
+        model_files(tmp_path / "run")
+    (tmp_path / "run" / MODEL).write_bytes(b"k")
+    assert model_files(tmp_path / "run") == [tmp_path / "run" / MODEL]
+    for index in (10, 2, 1):
+        (tmp_path / "ens" / f"member-{index}").mkdir(parents=True)
+        (tmp_path / "ens" / f"member-{index}" / MODEL).write_bytes(b"k")
+    assert [p.parent.name for p in model_files(tmp_path / "ens")] == ["member-1", "member-2", "member-10"]
+    with pytest.raises(ModelError, match="no such model file or run directory"):
+        model_files(tmp_path / "absent")
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(ModelError, match="not a regular file"):
+        model_files(tmp_path / "fifo")
+
+
+def test_export_paths(tmp_path):
+    (tmp_path / "run").mkdir()
+    assert export_path(tmp_path / "run", "onnx") == tmp_path / "run" / "model.onnx"
+    assert export_path(tmp_path / "run", "onnx", int8=True) == tmp_path / "run" / "model.int8.onnx"
+    assert export_path(tmp_path / "run", "savedmodel") == tmp_path / "run" / "model_savedmodel"
+    assert export_path(tmp_path / "digits.keras", "onnx") == tmp_path / "digits.onnx"
+    assert metadata_path(tmp_path / "digits.int8.onnx") == tmp_path / "digits.int8.onnx.json"
+
+
+def test_atomic_writes_leave_the_old_file_on_failure_and_clean_up(tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+    with atomic_path(tmp_path / "dir", directory=True) as tmp:
+        (tmp / "a").write_text("1")
+    with atomic_path(tmp_path / "dir", directory=True) as tmp:
+        (tmp / "b").write_text("2")
+    assert sorted(p.name for p in (tmp_path / "dir").iterdir()) == ["b"]
+    (tmp_path / ".model.keras.x1y2.partial.keras").write_bytes(b"stale")
+    assert [p.name for p in clean_partials(tmp_path)] == [".model.keras.x1y2.partial.keras"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "out.txt"]
