@@ -159,3 +159,42 @@ def number_image(digits: list[np.ndarray], rng: np.random.Generator) -> bytes:
     ink = np.asarray(Image.fromarray(strip, "F").resize((strip.shape[1] * 8, 28 * 8), Image.Resampling.BICUBIC))
     ink = on_canvas(ink.clip(0, 1), (28 * 8 + 80, strip.shape[1] * 8 + 120), rng)
     return encode(grey_image(0.85 - 0.75 * ink + rng.normal(0, 0.02, ink.shape)), "PNG")
+
+
+def run_measured(args: list[str], timeout: float = 60, memory_cap: int = 4 << 30, **kwargs) -> dict:
+    """Run a command under an address-space cap (TensorFlow alone maps ~3 GiB of address space) and a
+    time cap; return its exit code, output, wall seconds and peak RSS in MiB (of it and its children)."""
+    import os
+    import resource
+    import signal
+    import tempfile
+    import time
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_cap, memory_cap))
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.monotonic()
+        process = subprocess.Popen(args, stdout=out, stderr=err, preexec_fn=limit, start_new_session=True, **kwargs)
+        deadline = start + timeout
+        while True:
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                os.killpg(process.pid, signal.SIGKILL)
+                pid, status, usage = os.wait4(process.pid, 0)
+                break
+            time.sleep(0.02)
+        seconds = time.monotonic() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return {
+            "code": process.returncode,
+            "stdout": out.read().decode(errors="replace"),
+            "stderr": err.read().decode(errors="replace"),
+            "seconds": seconds,
+            "peak_mib": usage.ru_maxrss / 1024,
+            "timed_out": seconds > timeout,
+        }

@@ -162,7 +162,7 @@ def test_missing_file(tmp_path):
 
 
 def test_directory_instead_of_file(tmp_path):
-    assert "cannot read" in read_error(tmp_path)
+    assert "is a directory" in read_error(tmp_path)
 
 
 # --- the real MNIST files -----------------------------------------------------------------------------

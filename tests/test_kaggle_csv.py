@@ -220,7 +220,7 @@ def test_corrupt_gzip(tmp_path):
     damaged = bytearray(path.read_bytes())
     damaged[10] |= 0b110  # reserved deflate block type: zlib.error inside the decompressor
     path.write_bytes(bytes(damaged))
-    assert "cannot read as CSV" in read_error(path)
+    assert "corrupt gzip data" in read_error(path)
 
 
 def test_missing_file(tmp_path):

@@ -32,21 +32,26 @@ def atomic_path(path: str | os.PathLike, suffix: str = "", directory: bool = Fal
     replace another in one rename, so an existing target directory is moved aside first (a tiny gap).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     prefix, tail = f".{target.name}.", f"{PARTIAL}{suffix}"
-    if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=tail, dir=target.parent))
-    else:
-        fd, name = tempfile.mkstemp(prefix=prefix, suffix=tail, dir=target.parent)
-        os.close(fd)
-        tmp = Path(name)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if directory:
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=tail, dir=target.parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=prefix, suffix=tail, dir=target.parent)
+            os.close(fd)
+            tmp = Path(name)
+    except OSError as exc:
+        raise StorageError(f"{target}: cannot write ({exc.strerror or exc})") from None
     tmp.chmod((0o777 if directory else 0o666) & ~_UMASK)  # mkstemp/mkdtemp make it private
     try:
         try:
             yield tmp
         except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise StorageError(f"{target}: disk full while writing; nothing was replaced") from None
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                raise StorageError(
+                    f"{target}: disk full while writing ({exc.strerror}); nothing was replaced"
+                ) from None
             raise
         if target.is_dir() and not target.is_symlink():
             old = target.with_name(f".{target.name}.old{PARTIAL}-{os.getpid()}")

@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 
 from digitrec import imaging
-from digitrec.data.idx import GZIP_MAGIC
 from digitrec.data.sources import load_images_file
+from digitrec.data.streams import GZIP_MAGIC
 from digitrec.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -147,11 +147,13 @@ def file_kind(path: Path) -> str:
     """'csv' (Kaggle), 'idx' (MNIST; plain or gzip) or 'image': by name for CSV, by content otherwise."""
     if ".csv" in path.suffixes:
         return "csv"
+    if not path.is_file():  # not opened: a FIFO would block; the image loader reports it in its words
+        return "image"
     try:
         with path.open("rb") as stream:
-            head = stream.read(4) if path.is_file() else b""
+            head = stream.read(4)
     except OSError:
-        return "image"  # let the image loader report the missing/unreadable file in its own words
+        return "image"
     # IDX starts with two zero bytes, which no image format does; gzip here can only be IDX (CSV has ".csv").
     if head[:2] in (GZIP_MAGIC, b"\0\0"):
         return "idx"

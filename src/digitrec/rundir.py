@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from digitrec.errors import DataError, ModelError
+from digitrec.errors import DataError, ModelError, StorageError
 from digitrec.fileio import atomic_path, clean_partials, read_capped, read_json, write_json
 
 CONFIG, STATE, HISTORY = "config.json", "state.json", "history.csv"
@@ -65,7 +65,10 @@ class Run:
         return config
 
     def write_config(self, config: dict[str, Any]) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
         write_json(self.file(CONFIG), config)
 
     # ------------------------------------------------------------------------------------------ progress

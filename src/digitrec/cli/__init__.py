@@ -79,8 +79,24 @@ def main(argv: list[str] | None = None) -> int:
             _start_backend_quietly()
         return int(args.handler(args) or 0)
     except DigitrecError as exc:
-        print(f"digitrec: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc))
     except KeyboardInterrupt:
         print("digitrec: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        return _fail("out of memory")
+    except OSError as exc:  # the system refused a read or write that no library check anticipated
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}")
+    except Exception as exc:  # a bug: still one line for the user; the traceback with --verbose
+        if args.verbose:
+            raise
+        return _fail(
+            f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+            "run with --verbose for the traceback and please report it"
+        )
+
+
+def _fail(message: str) -> int:
+    print(f"digitrec: error: {' '.join(message.split())}", file=sys.stderr)
+    return 1

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import socket
+import sys
 
 from digitrec.cli._options import add_model_option, model_needs_backend, port_number, positive_int
 from digitrec.errors import ConfigError
@@ -31,7 +33,32 @@ def add_parser(sub) -> argparse.ArgumentParser:
         metavar="N",
         help="reject request bodies over N MiB with 413 (default: 5)",
     )
+    parser.add_argument(
+        "--max-in-flight",
+        type=positive_int,
+        default=32,
+        metavar="N",
+        help="answer 503 (retry later) beyond N API requests at once (default: 32)",
+    )
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let pages from ORIGIN (e.g. https://example.org) call the API from a browser; repeatable "
+        "(default: none, so browsers refuse cross-origin calls)",
+    )
     return parser
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return all(
+            ipaddress.ip_address(info[4][0]).is_loopback
+            for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        )
+    except (OSError, ValueError):
+        return False
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -59,15 +86,29 @@ def run(args) -> int:
         ) from None
 
     sock = _listen(args.host, args.port)
+    if not _loopback(args.host):
+        print(
+            f"digitrec: warning: listening on {args.host}: reachable from other machines; the API has no "
+            "authentication (put it behind a proxy that has, or use the default 127.0.0.1)",
+            file=sys.stderr,
+        )
     with sock:
-        app = create_app(model_source=args.model, max_upload_bytes=args.max_upload_mb * 1024 * 1024)
+        app = create_app(
+            model_source=args.model,
+            max_upload_bytes=args.max_upload_mb * 1024 * 1024,
+            max_in_flight=args.max_in_flight,
+            cors_origins=tuple(args.cors_origin),
+        )
         host, port = sock.getsockname()[:2]
         url_host = f"[{host}]" if ":" in host else host
         print(
             f"digitrec: serving model {app.state.predictor.name!r} at http://{url_host}:{port}/ (Ctrl+C to stop)",
             flush=True,
         )
-        uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[sock])
+        # Idle keep-alive connections are dropped after 5 s; beyond 4× the in-flight limit of open
+        # connections uvicorn itself answers 503, so idle or slow sockets cannot pile up without end.
+        config = uvicorn.Config(app, log_level="info", timeout_keep_alive=5, limit_concurrency=4 * args.max_in_flight)
+        uvicorn.Server(config).run(sockets=[sock])
     return 0
 
 

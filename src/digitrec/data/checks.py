@@ -27,13 +27,16 @@ def _cell(frame: pd.DataFrame, row_pos: int, column: str):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _where(source: str, row_pos: int, column: str) -> str:
-    # Data row numbers are 1-based; the file line adds the header line.
-    return f"{source}: row {row_pos + 1} (line {row_pos + 2}), column {column!r}"
+def _where(source: str, frame: pd.DataFrame, row_pos: int, column: str) -> str:
+    # The frame's index counts data rows from 0 across chunks; row numbers are 1-based and the file line
+    # adds the header line.
+    row = int(frame.index[row_pos])
+    return f"{source}: row {row + 1} (line {row + 2}), column {column!r}"
 
 
 def check_frame(frame: pd.DataFrame, source: str, lo: int, hi: int) -> np.ndarray:
-    """Check that every cell is present, an integer, and within [lo, hi]; return them as int64."""
+    """Check that every cell is present, an integer, and within [lo, hi]; return them as int64. Messages
+    number rows by the frame's index (from 0), so a chunk of a file reports rows of the file."""
     if frame.empty:
         raise DataError(f"{source}: no data rows")
     if all(pd.api.types.is_integer_dtype(dtype) for dtype in frame.dtypes):
@@ -43,7 +46,7 @@ def check_frame(frame: pd.DataFrame, source: str, lo: int, hi: int) -> np.ndarra
     missing = frame.isna()
     if missing.to_numpy().any():
         row, col = _first_bad_cell(frame, missing)
-        raise DataError(f"{_where(source, row, col)}: missing value")
+        raise DataError(f"{_where(source, frame, row, col)}: missing value")
     # The parser already made clean columns numeric; only the others need a cell-by-cell look.
     numeric = frame.copy()
     for name in [name for name, dtype in frame.dtypes.items() if pd.api.types.is_object_dtype(dtype)]:
@@ -51,12 +54,12 @@ def check_frame(frame: pd.DataFrame, source: str, lo: int, hi: int) -> np.ndarra
     non_numeric = numeric.isna()
     if non_numeric.to_numpy().any():
         row, col = _first_bad_cell(frame, non_numeric)
-        raise DataError(f"{_where(source, row, col)}: not a number: {_cell(frame, row, col)!r}")
+        raise DataError(f"{_where(source, frame, row, col)}: not a number: {_cell(frame, row, col)!r}")
     values = numeric.to_numpy(dtype=np.float64)
     fractional = pd.DataFrame(values != np.round(values), columns=frame.columns)
     if fractional.to_numpy().any():
         row, col = _first_bad_cell(frame, fractional)
-        raise DataError(f"{_where(source, row, col)}: not an integer: {_cell(frame, row, col)!r}")
+        raise DataError(f"{_where(source, frame, row, col)}: not an integer: {_cell(frame, row, col)!r}")
     return _check_range(frame, values.astype(np.int64), source, lo, hi)
 
 
@@ -64,7 +67,7 @@ def _check_range(frame: pd.DataFrame, values: np.ndarray, source: str, lo: int, 
     out_of_range = (values < lo) | (values > hi)
     if out_of_range.any():
         row, col = _first_bad_cell(frame, pd.DataFrame(out_of_range, columns=frame.columns))
-        raise DataError(f"{_where(source, row, col)}: value {_cell(frame, row, col)!r} outside {lo}–{hi}")
+        raise DataError(f"{_where(source, frame, row, col)}: value {_cell(frame, row, col)!r} outside {lo}–{hi}")
     return values
 
 

@@ -7,13 +7,14 @@ import hashlib
 import math
 import os
 import struct
-import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
+from digitrec.data.streams import GZIP_MAGIC, DataStream
 from digitrec.errors import DataError
-from digitrec.fileio import atomic_path
+from digitrec.fileio import atomic_path, read_capped
 
 # IDX type codes → big-endian numpy dtypes (http://yann.lecun.com/exdb/mnist/, "THE IDX FILE FORMAT").
 _DTYPES: dict[int, np.dtype] = {
@@ -25,7 +26,8 @@ _DTYPES: dict[int, np.dtype] = {
     0x0E: np.dtype(">f8"),
 }
 _CODES = {dtype.newbyteorder("="): code for code, dtype in _DTYPES.items()}
-GZIP_MAGIC = b"\x1f\x8b"
+MAX_DIMS = 16  # numpy allows 64; IDX files of digits have 1–3
+MAX_PAYLOAD = 2 << 30  # the most data one IDX file may load into memory at once (MNIST train: 47 MB)
 
 # The four standard MNIST files: (size in bytes, sha256) of the published .gz and of its decompressed form.
 STANDARD_FILES = {
@@ -52,59 +54,96 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _standard_checksum(path: Path, blob: bytes, compressed: bool) -> None:
+def _standard_checksum(path: Path, size: int) -> None:
     """If `path` carries a standard MNIST name, its bytes must be the published ones."""
     stem = path.name.removesuffix(".gz")
     known = STANDARD_FILES.get(stem)
     if known is None:
         return
-    size, digest = known["gz" if compressed else "raw"]
-    if len(blob) != size or sha256_of(blob) != digest:
+    with open(path, "rb") as handle:
+        compressed = handle.read(2) == GZIP_MAGIC
+    expected_size, digest = known["gz" if compressed else "raw"]
+    if size != expected_size or sha256_of(read_capped(path, expected_size)) != digest:
         raise DataError(
             f"{path}: checksum mismatch for the standard MNIST file {path.name} "
-            f"(expected {size} bytes, sha256 {digest[:12]}…); the file is corrupt or not the original"
+            f"(expected {expected_size} bytes, sha256 {digest[:12]}…); the file is corrupt or not the original"
         )
+
+
+class Header(NamedTuple):
+    dtype: np.dtype
+    dims: tuple[int, ...]
+    size: int  # header bytes
+
+    @property
+    def payload(self) -> int:
+        """Bytes of data the header announces (Python ints: a crafted header cannot wrap around)."""
+        return math.prod(self.dims) * self.dtype.itemsize
+
+
+def parse_header(head: bytes, name: str) -> Header:
+    """The IDX header at the start of `head` (which must hold all of it); the magic number checked."""
+    if len(head) < 4:
+        raise DataError(f"{name}: too short for an IDX file ({len(head)} bytes)")
+    zero, code, ndim = struct.unpack(">HBB", head[:4])
+    if zero != 0 or code not in _DTYPES or ndim == 0:
+        raise DataError(f"{name}: bad IDX magic number 0x{head[:4].hex()} (expected 0x0000TTDD)")
+    if ndim > MAX_DIMS:
+        raise DataError(f"{name}: an IDX file of {ndim} dimensions (at most {MAX_DIMS} supported)")
+    size = 4 + 4 * ndim
+    if len(head) < size:
+        raise DataError(f"{name}: truncated IDX header ({len(head)} bytes, needs {size})")
+    return Header(_DTYPES[code], struct.unpack(f">{ndim}I", head[4:size]), size)
 
 
 def decode_idx(payload: bytes, name: str = "<bytes>") -> np.ndarray:
     """Decode an uncompressed IDX payload, checking the magic number and that sizes add up exactly."""
-    if len(payload) < 4:
-        raise DataError(f"{name}: too short for an IDX file ({len(payload)} bytes)")
-    zero, code, ndim = struct.unpack(">HBB", payload[:4])
-    if zero != 0 or code not in _DTYPES or ndim == 0:
-        raise DataError(f"{name}: bad IDX magic number 0x{payload[:4].hex()} (expected 0x0000TTDD)")
-    header_size = 4 + 4 * ndim
-    if len(payload) < header_size:
-        raise DataError(f"{name}: truncated IDX header ({len(payload)} bytes, needs {header_size})")
-    dims = struct.unpack(f">{ndim}I", payload[4:header_size])
-    dtype = _DTYPES[code]
-    expected = header_size + math.prod(dims) * dtype.itemsize  # Python ints: a crafted header cannot wrap
-    if len(payload) != expected:
-        raise DataError(
-            f"{name}: header says {'×'.join(map(str, dims))} items ({expected} bytes) "
-            f"but the file has {len(payload)} bytes"
-        )
-    data = np.frombuffer(payload, dtype=dtype, offset=header_size).reshape(dims)
-    return data.astype(dtype.newbyteorder("="))
+    header = parse_header(payload, name)
+    if len(payload) != header.size + header.payload:
+        raise _size_mismatch(Path(name), header, str(len(payload)))
+    data = np.frombuffer(payload, dtype=header.dtype, offset=header.size).reshape(header.dims)
+    return data.astype(header.dtype.newbyteorder("="))
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file, gzip-compressed or not (detected by content, not by name)."""
+def read_idx(path: str | os.PathLike, max_bytes: int = MAX_PAYLOAD) -> np.ndarray:
+    """Read an IDX file, gzip-compressed or not (detected by content, not by name), into memory.
+
+    The header is checked before any data is read: a plain file must be exactly as long as it announces,
+    and no file may announce more than `max_bytes` of data; a compressed one is decompressed only as far
+    as it announces (`digitrec.data.streams`), so memory follows the header, never a compressor's claims.
+    """
     path = Path(path)
-    try:
-        blob = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror})") from None
-    compressed = blob[:2] == GZIP_MAGIC
-    _standard_checksum(path, blob, compressed)
-    if compressed:
-        try:
-            blob = gzip.decompress(blob)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise DataError(f"{path}: corrupt gzip data ({exc})") from None
-    return decode_idx(blob, str(path))
+    with DataStream(path, "file") as stream:
+        _standard_checksum(path, stream.size)
+        header = read_header(stream)
+        expected = header.size + header.payload
+        if not stream.compressed and stream.size != expected:  # a plain file's size is known before reading
+            raise _size_mismatch(path, header, str(stream.size))
+        if header.payload > max_bytes:
+            raise DataError(
+                f"{path}: announces {header.payload:,} bytes of data, more than the {max_bytes:,} "
+                "that can be loaded at once"
+            )
+        # One byte more than announced: a compressed file's surplus shows without decompressing it.
+        payload = stream.read_up_to(header.payload + 1)
+        if len(payload) != header.payload:
+            more = "more than " if len(payload) > header.payload else ""
+            raise _size_mismatch(path, header, f"{more}{header.size + len(payload)}")
+    data = np.frombuffer(payload, dtype=header.dtype).reshape(header.dims)
+    return data.astype(header.dtype.newbyteorder("="))
+
+
+def _size_mismatch(path: Path, header: Header, actual: str) -> DataError:
+    return DataError(
+        f"{path}: header says {'×'.join(map(str, header.dims))} items "
+        f"({header.size + header.payload} bytes) but the file has {actual} bytes"
+    )
+
+
+def read_header(stream: DataStream) -> Header:
+    head = stream.read(4)
+    ndim = head[3] if len(head) == 4 else 0
+    return parse_header(head + stream.read(4 * min(ndim, MAX_DIMS)), stream.name)
 
 
 def encode_idx(array: np.ndarray) -> bytes:

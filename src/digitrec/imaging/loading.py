@@ -21,7 +21,9 @@ from digitrec.fileio import read_capped
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 MAX_FILE_BYTES = 50 * 1024 * 1024  # an image file larger than this is refused unread
 MAX_PIXELS = 40_000_000  # decoded pixels (after JPEG's reduced-scale decoding); larger images are refused
-MAX_JPEG_PIXELS = 250_000_000  # a JPEG decodes at 1/8 scale at worst, so its header may claim more
+# A JPEG is decoded at a reduced scale (down to 1/8 per side), so it may claim more: up to just under
+# Pillow's own refusal threshold (2 × Image.MAX_IMAGE_PIXELS), its warning below that being moot here.
+MAX_JPEG_PIXELS = 150_000_000
 MAX_ASPECT = 50  # one digit, or a number of a few dozen digits, is never more elongated than this
 MIN_SIDE = 4
 KEEP_SIDE = 512  # decoded images are reduced to about this on their longest side (twice the working size)
@@ -43,7 +45,7 @@ def load_image(source: str | os.PathLike | bytes | bytearray | BinaryIO, name: s
         raise DataError(f"{name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own caps are the stricter
             image = Image.open(io.BytesIO(data), formats=FORMATS)
             _check_size(image.size, name, jpeg=image.format == "JPEG")
             if image.format == "JPEG":
@@ -55,7 +57,7 @@ def load_image(source: str | os.PathLike | bytes | bytearray | BinaryIO, name: s
         raise
     except Image.UnidentifiedImageError:
         raise DataError(f"{name}: not an image file (or not one of {', '.join(FORMATS)})") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise DataError(f"{name}: image too large (possible decompression bomb)") from None
     except Exception as exc:  # noqa: BLE001 (Pillow's decoders raise many types for corrupt data)
         raise DataError(f"{name}: corrupt or truncated image ({type(exc).__name__}: {exc})") from None

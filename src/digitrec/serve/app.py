@@ -10,10 +10,15 @@ Endpoints (routes.py)
     GET  /docs          OpenAPI docs (/openapi.json)
 
 Errors are always JSON {"detail": "<one line naming the field>"}, never a traceback (500 only for a bug):
+    408  the request body did not arrive within `body_timeout` seconds
     413  the request body is larger than `max_upload_bytes`
     415  the content type is neither application/json nor multipart/form-data
     422  anything else wrong with the body: malformed JSON or multipart, a missing or unknown field, a
-         wrong array shape, values out of range, bad base64, bytes that are not an image, a blank image.
+         wrong array shape, values out of range, bad base64, bytes that are not an image, a blank image
+    503  more than `max_in_flight` API requests at once (with Retry-After)
+
+Every response carries security headers (middleware.py); cross-origin requests are refused by browsers
+unless `cors_origins` names the origins allowed. A client that disconnects mid-request is dropped quietly.
 """
 
 from __future__ import annotations
@@ -24,22 +29,30 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import ClientDisconnect
 
 from digitrec._version import __version__
 from digitrec.errors import DataError
-from digitrec.serve.limits import BodySizeLimit
+from digitrec.serve.middleware import BodyDeadline, BodySizeLimit, InFlightLimit, SecurityHeaders
 from digitrec.serve.routes import router
 
 STATIC_DIR = Path(__file__).parent / "static"
 DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_IN_FLIGHT = 32  # more than the 2–16 cores a server has; each request is a few ms of CPU
+DEFAULT_BODY_TIMEOUT = 20.0  # seconds to send at most 5 MB: 2 Mbit/s
 
 
 def create_app(
     predictor: Any = None,
     model_source: str | os.PathLike | None = None,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+    *,
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    cors_origins: tuple[str, ...] = (),
 ) -> FastAPI:
     """Build the app around `predictor`, or load one from `model_source` (None: the bundled model) now,
     so a bad model fails here rather than on the first request."""
@@ -58,8 +71,20 @@ def create_app(
     app.state.predictor = predictor
     app.state.max_upload_bytes = max_upload_bytes
     app.state.static_dir = STATIC_DIR
+    # Added last = outermost: headers on every answer, even a 503 from the in-flight limit.
     app.add_middleware(BodySizeLimit, max_bytes=max_upload_bytes)
+    app.add_middleware(BodyDeadline, seconds=body_timeout)
+    app.add_middleware(InFlightLimit, limit=max_in_flight)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["content-type"],
+        )
+    app.add_middleware(SecurityHeaders)
     app.add_exception_handler(DataError, _bad_data)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _server_error)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -68,6 +93,10 @@ def create_app(
 
 async def _bad_data(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    return Response(status_code=400)  # nobody is listening; nothing worth a log line
 
 
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:

@@ -8,8 +8,8 @@ import binascii
 
 import numpy as np
 from fastapi import Request
-from fastapi.exceptions import HTTPException
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException  # the base class: Starlette raises it for bad multipart
 
 from digitrec.errors import DataError
 from digitrec.serve.schemas import PredictRequest, validation_message

@@ -1,0 +1,91 @@
+"""Hostile and careless inputs, built on the fly: decompression bombs, absurd headers, files that are not
+files. Shared by the hostile-input tests and `benchmarks/serve_load.py` (which puts tests/ on its path)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+PIXEL_HEADER = ",".join(f"pixel{i}" for i in range(784))
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", compress_level=9)
+    return buffer.getvalue()
+
+
+def png_strip() -> bytes:
+    """A PNG of 1 × 40,000,000 pixels: 40 MB decoded from a few dozen KB, under Pillow's bomb limit."""
+    return png(Image.new("L", (40_000_000, 1), 255))
+
+
+def png_large_blank() -> bytes:
+    """A blank 6000 × 6000 RGBA PNG (36 MP, within the limit): the most a photo may decode to."""
+    return png(Image.new("RGBA", (6000, 6000), (255, 255, 255, 255)))
+
+
+def jpeg_huge() -> bytes:
+    """A 12000 × 12000 JPEG (144 MP): decodable only at a reduced scale."""
+    buffer = io.BytesIO()
+    Image.new("L", (12000, 12000), 240).save(buffer, "JPEG", quality=50)
+    return buffer.getvalue()
+
+
+def gzip_stream(header: bytes, filler: bytes, total: int) -> bytes:
+    """gzip of `header` followed by `filler` repeated up to `total` bytes, compressed as it is made."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip container
+    parts = [compressor.compress(header)]
+    block = filler * max(1, (1 << 20) // len(filler))
+    written = 0
+    while written < total:
+        chunk = block[: total - written]
+        parts.append(compressor.compress(chunk))
+        written += len(chunk)
+    parts.append(compressor.flush())
+    return b"".join(parts)
+
+
+def idx_header(code: int, *dims: int) -> bytes:
+    return struct.pack(">HBB", 0, code, len(dims)) + struct.pack(f">{len(dims)}I", *dims)
+
+
+def idx_gzip_bomb(gib: float = 1.0) -> bytes:
+    """An IDX .gz of ~1 MB per GiB that unpacks to `gib` GiB of valid (blank) 28×28 images."""
+    count = int(gib * (1 << 30)) // 784
+    return gzip_stream(idx_header(0x08, count, 28, 28), bytes(784), count * 784)
+
+
+def csv_gz_rows(rows: int = 684_000) -> bytes:
+    """A Kaggle test.csv.gz of `rows` valid all-blank rows: ~1.9 MB for 684,000 rows (1 GB unpacked)."""
+    row = (",".join(["0"] * 784) + "\n").encode()
+    return gzip_stream((PIXEL_HEADER + "\n").encode(), row, rows * len(row))
+
+
+def csv_wide_header(columns: int = 200_000) -> bytes:
+    return (",".join(f"pixel{i}" for i in range(columns)) + "\n" + ",".join(["0"] * columns) + "\n").encode()
+
+
+def idx_many_dims(ndim: int = 255) -> bytes:
+    return idx_header(0x08, *([1] * ndim)) + b"\0"
+
+
+def idx_lying_header() -> bytes:
+    """A plain IDX claiming 4 × 2^32 × 28 × 28 images in 24 bytes."""
+    return idx_header(0x08, 0xFFFFFFFF, 4, 28, 28) + bytes(4)
+
+
+def good_idx(images: np.ndarray) -> bytes:
+    return gzip.compress(idx_header(0x08, *images.shape) + images.astype(np.uint8).tobytes())
+
+
+def write(directory: Path, name: str, data: bytes) -> Path:
+    path = directory / name
+    path.write_bytes(data)
+    return path

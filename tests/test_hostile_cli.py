@@ -1,0 +1,250 @@
+"""The hostile-input corpus, through the real CLI in a subprocess under an address-space cap and a time cap:
+every case ends in at most 30 s with exit 1 (2 for usage), exactly one line on stderr, no traceback, no
+output file left behind, and a peak RSS of at most 1 GiB. In `predict`, one bad file never stops the
+others: the good image beside it is still answered."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import hostile
+import numpy as np
+import pytest
+from helpers import black_on_white_png, run_measured
+
+from digitrec import bundled, recipes
+from digitrec.rundir import Run
+
+TIME_CAP = 30.0
+PEAK_CAP_MIB = 1024
+
+
+def digitrec_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "digitrec", *map(str, args)]
+
+
+def check_one_line(result: dict, code: int, phrase: str) -> None:
+    err = result["stderr"]
+    assert not result["timed_out"] and result["seconds"] <= TIME_CAP, result
+    assert result["code"] == code, err
+    assert "Traceback" not in err and "internal error" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("digitrec: error:")]
+    assert len(lines) == 1 and err.count("\n") == 1, err
+    assert phrase.lower() in err.lower(), err
+    assert result["peak_mib"] <= PEAK_CAP_MIB, result["peak_mib"]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, mnist) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("hostile")
+    files = {
+        "good.png": black_on_white_png(mnist.x_test[0], np.random.default_rng(0)),
+        "strip.png": hostile.png_strip(),
+        "large-blank.png": hostile.png_large_blank(),
+        "huge.jpg": hostile.jpeg_huge(),
+        "bomb.idx.gz": hostile.idx_gzip_bomb(1.0),
+        "many-rows.csv.gz": hostile.csv_gz_rows(),
+        "wide.csv": hostile.csv_wide_header(),
+        "dims.idx": hostile.idx_many_dims(),
+        "lying.idx": hostile.idx_lying_header(),
+        "text.png": b"this is not an image\n" * 10,
+        "empty.png": b"",
+    }
+    paths = {name: hostile.write(folder, name, data) for name, data in files.items()}
+    os.mkfifo(folder / "fifo.png")
+    paths["fifo.png"] = folder / "fifo.png"
+    return paths
+
+
+PREDICT_CASES = {
+    # file → phrase of its one error line
+    "strip.png": "cannot hold a digit",
+    "large-blank.png": "no ink",
+    "huge.jpg": "no ink",
+    "bomb.idx.gz": "decompression bomb",
+    "many-rows.csv.gz": "decompression bomb",
+    "wide.csv": "header line is longer",
+    "dims.idx": "255 dimensions",
+    "lying.idx": "but the file has 24 bytes",
+    "text.png": "not an image",
+    "empty.png": "empty",
+    "fifo.png": "not a regular file",
+}
+
+
+@pytest.mark.parametrize("name", sorted(PREDICT_CASES))
+def test_predict_answers_the_good_file_and_refuses_the_hostile_one_in_one_line(corpus, name):
+    result = run_measured(digitrec_cmd("predict", "--json", corpus[name], corpus["good.png"]), timeout=TIME_CAP + 30)
+    check_one_line(result, 1, PREDICT_CASES[name])
+    answers = [json.loads(line) for line in result["stdout"].splitlines()]
+    assert [a["file"] for a in answers] == [str(corpus["good.png"])] and answers[0]["digit"] == 7
+
+
+def test_predict_refuses_dev_zero(tmp_path):
+    check_one_line(run_measured(digitrec_cmd("predict", "/dev/zero"), timeout=TIME_CAP), 1, "not a regular file")
+
+
+@pytest.fixture(scope="module")
+def bad_models(tmp_path_factory) -> dict[str, Path]:
+    import keras
+
+    folder = tmp_path_factory.mktemp("models")
+    shapes = {
+        "wrong-input.keras": keras.Sequential(
+            [keras.Input((32, 32, 3)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")]
+        ),
+        "no-softmax.keras": keras.Sequential(
+            [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
+        ),
+        "five-classes.keras": keras.Sequential(
+            [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(5, activation="softmax")]
+        ),
+    }
+    for name, model in shapes.items():
+        model.save(folder / name)
+    (folder / "garbage.keras").write_bytes(b"PK\x03\x04" + os.urandom(500))
+    return {name: folder / name for name in [*shapes, "garbage.keras"]}
+
+
+@pytest.mark.parametrize(
+    "name, phrase",
+    [
+        ("wrong-input.keras", "(n, 28, 28, 1)"),
+        ("five-classes.keras", "(n, 10)"),
+        ("no-softmax.keras", "not probabilities"),
+        ("garbage.keras", "cannot load model"),
+    ],
+)
+def test_predict_with_a_bad_model_is_one_line(bad_models, corpus, name, phrase):
+    result = run_measured(digitrec_cmd("predict", "--model", bad_models[name], corpus["good.png"]), timeout=60)
+    check_one_line(result, 1, phrase)
+    assert result["stdout"] == ""
+
+
+@pytest.fixture(scope="module")
+def run_template(tmp_path_factory, shared_data) -> dict:
+    """A config.json as `train` writes it (seed recipe, 300 real MNIST images), without training."""
+    folder = tmp_path_factory.mktemp("template")
+    recipe = recipes.get("seed").replace(epochs=2)
+    return {
+        "recipe": recipe.to_dict(),
+        "data": f"mnist:{shared_data / 'mnist'}",
+        "seed": 0,
+        "split_seed": 0,
+        "limit": 300,
+        "train_images": 270,
+        "val_images": 30,
+        "folder": folder,
+    }
+
+
+def make_run(template: dict, name: str, **files: str) -> Path:
+    run = Run(template["folder"] / name)
+    run.write_config({k: v for k, v in template.items() if k != "folder"})
+    for filename, content in files.items():
+        (run.path / filename.replace("_", ".", 1)).write_text(content)
+    return run.path
+
+
+def test_resume_with_damaged_run_files_is_one_line(run_template):
+    state = json.dumps({"epochs_done": 1, "elapsed_seconds": 3.0})
+    cases = {
+        make_run(
+            run_template, "bad-checkpoint", state_json=state, checkpoint_keras="not a zip"
+        ): "cannot load the checkpoint",
+        make_run(run_template, "bad-state", state_json="{half"): "corrupt",
+        make_run(
+            run_template,
+            "bad-annealer",
+            state_json=json.dumps({"epochs_done": 1, "elapsed_seconds": 1.0, "annealer": [1]}),
+        ): "annealer",
+    }
+    broken_config = make_run(run_template, "bad-config")
+    (broken_config / "config.json").write_text('{"recipe": {"name": "seed"')
+    cases[broken_config] = "corrupt"
+    for run_dir, phrase in cases.items():
+        check_one_line(run_measured(digitrec_cmd("train", "--resume", run_dir), timeout=TIME_CAP), 1, phrase)
+
+
+@pytest.mark.parametrize(
+    "recipe, phrase",
+    [
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"learning_rate": -0.1}, "learning_rate"),
+        ({"model_args": {"widths": "wide"}}, "argument"),
+        ({"model_args": {"dropout": 5}}, "dropout"),
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 1.5}, "batch_size"),
+    ],
+)
+def test_bad_recipe_files_are_one_line(tmp_path, shared_data, recipe, phrase):
+    data = {**recipes.get("fast").to_dict(), **recipe}
+    if "model_args" in recipe and "widths" in recipe["model_args"]:
+        data["model"] = "seed"  # seed takes no arguments at all
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps(data))  # NaN is written as NaN, which Python's json reads back
+    result = run_measured(
+        digitrec_cmd(
+            "train",
+            "--preset",
+            path,
+            "--data",
+            f"mnist:{shared_data / 'mnist'}",
+            "--limit",
+            "300",
+            "--epochs",
+            "1",
+            "--out",
+            tmp_path / "run",
+        ),
+        timeout=60,
+    )
+    check_one_line(result, 1, phrase)
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
+def unwritable(tmp_path: Path) -> Path:
+    """A directory that cannot be written to, even by root."""
+    if os.geteuid() == 0:
+        return Path("/proc/digitrec-cannot-write-here")
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    return folder
+
+
+def test_training_and_submission_mistakes_are_one_line(tmp_path, shared_data, corpus):
+    mnist = f"mnist:{shared_data / 'mnist'}"
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    kaggle_test = shared_data / "kaggle-digit-recognizer" / "test.csv.gz"
+    cases = [
+        (["train", "--data", mnist, "--limit", "5", "--epochs", "1", "--out", tmp_path / "tiny"], "too few"),
+        (["train", "--data", mnist, "--limit", "300", "--epochs", "1", "--out", a_file], "not a directory"),
+        (
+            ["train", "--data", mnist, "--limit", "300", "--epochs", "1", "--out", unwritable(tmp_path) / "run"],
+            "cannot write",
+        ),
+        (["submit", "no-such-run", "--test", kaggle_test, "--output", tmp_path], "no such"),
+        (["submit", bundled.KERAS, "--test", corpus["wide.csv"], "--output", tmp_path / "s.csv"], "header"),
+        (["evaluate", corpus["good.png"]], "not a run directory"),
+        (["export", tmp_path / "nothing-here"], "no such"),
+    ]
+    for argv, phrase in cases:
+        check_one_line(run_measured(digitrec_cmd(*argv), timeout=TIME_CAP), 1, phrase)
+    assert not (tmp_path / "tiny").exists() and not (tmp_path / "s.csv").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"] + (["read-only"] if os.geteuid() else [])
+
+
+def test_submit_to_a_directory_writes_nothing(tmp_path):
+    test_csv = tmp_path / "test.csv"
+    test_csv.write_text(hostile.PIXEL_HEADER + "\n" + ",".join(["0"] * 784) + "\n")
+    result = run_measured(
+        digitrec_cmd("submit", bundled.ONNX, "--test", test_csv, "--output", tmp_path), timeout=TIME_CAP
+    )
+    check_one_line(result, 1, "is a directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["test.csv"]
