@@ -12,7 +12,7 @@ PRESET ?= fast
 RUN    ?= runs/main
 KAGGLE_TEST := $(firstword $(wildcard $(KAGGLE_DIR)/test.csv.gz $(KAGGLE_DIR)/test.csv))
 
-.PHONY: setup run test test-fast lint mutation browser bench bench-quick serve clean
+.PHONY: setup run test test-fast fuzz lint mutation browser bench bench-quick serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ test: setup browser
 # The inner loop: no training, no browser, no subprocess campaigns (under a minute).
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow and not browser" $(PYTEST_ARGS)
+
+# The property-based fuzzing of every parser (tests/test_fuzz.py) with 2,000 examples per property.
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q tests/test_fuzz.py $(PYTEST_ARGS)
 
 # ruff (lint + format check) and mypy, as CI runs them.
 lint: setup

@@ -3,9 +3,11 @@ common format), image encoding, and running the `digitrec` command in a subproce
 
 from __future__ import annotations
 
+import contextlib
 import io
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -198,3 +200,50 @@ def run_measured(args: list[str], timeout: float = 60, memory_cap: int = 4 << 30
             "peak_mib": usage.ru_maxrss / 1024,
             "timed_out": seconds > timeout,
         }
+
+
+@contextlib.contextmanager
+def serving(app, **config) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a thread on 127.0.0.1 (a free port); yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **config))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@contextlib.contextmanager
+def serve_process(*args: str, log=None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`digitrec serve --port 0 ARGS` in a subprocess on 127.0.0.1; yields (base URL, process)."""
+    import re
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digitrec", "serve", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=log or subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        match = re.search(r"http://127\.0\.0\.1:\d+", line)
+        assert match, f"no URL in {line!r}"
+        yield match.group(0), process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

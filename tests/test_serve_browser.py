@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import serving
 from PIL import Image
 
 pytestmark = pytest.mark.browser
@@ -37,24 +35,10 @@ INK_LEVEL = 128  # MNIST pixels at least this bright are painted
 @pytest.fixture(scope="module")
 def server_url(predictor):
     pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
-    import uvicorn
-
     from digitrec.serve import create_app
 
-    app = create_app(predictor)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serving(create_app(predictor)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

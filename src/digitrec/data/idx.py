@@ -96,15 +96,6 @@ def parse_header(head: bytes, name: str) -> Header:
     return Header(_DTYPES[code], struct.unpack(f">{ndim}I", head[4:size]), size)
 
 
-def decode_idx(payload: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Decode an uncompressed IDX payload, checking the magic number and that sizes add up exactly."""
-    header = parse_header(payload, name)
-    if len(payload) != header.size + header.payload:
-        raise _size_mismatch(Path(name), header, str(len(payload)))
-    data = np.frombuffer(payload, dtype=header.dtype, offset=header.size).reshape(header.dims)
-    return data.astype(header.dtype.newbyteorder("="))
-
-
 def read_idx(path: str | os.PathLike, max_bytes: int = MAX_PAYLOAD) -> np.ndarray:
     """Read an IDX file, gzip-compressed or not (detected by content, not by name), into memory.
 
@@ -129,7 +120,14 @@ def read_idx(path: str | os.PathLike, max_bytes: int = MAX_PAYLOAD) -> np.ndarra
         if len(payload) != header.payload:
             more = "more than " if len(payload) > header.payload else ""
             raise _size_mismatch(path, header, f"{more}{header.size + len(payload)}")
-    data = np.frombuffer(payload, dtype=header.dtype).reshape(header.dims)
+    return _array(payload, header, path)
+
+
+def _array(payload: bytes, header: Header, path: Path) -> np.ndarray:
+    try:  # numpy refuses dimensions whose product overflows even when another one is 0
+        data = np.frombuffer(payload, dtype=header.dtype).reshape(header.dims)
+    except ValueError:
+        raise DataError(f"{path}: impossible IDX dimensions {'×'.join(map(str, header.dims))}") from None
     return data.astype(header.dtype.newbyteorder("="))
 
 

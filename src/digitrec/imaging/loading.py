@@ -7,9 +7,12 @@ Then grey levels 0 (black) – 1 (white), transparency composited away.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import io
 import os
 import warnings
+from collections.abc import Callable
 from typing import BinaryIO
 
 import numpy as np
@@ -27,6 +30,19 @@ MAX_JPEG_PIXELS = 150_000_000
 MAX_ASPECT = 50  # one digit, or a number of a few dozen digits, is never more elongated than this
 MIN_SIDE = 4
 KEEP_SIDE = 512  # decoded images are reduced to about this on their longest side (twice the working size)
+_TRIM_PIXELS = 4_000_000  # after decoding more than this, give the freed memory back to the system
+
+
+def _libc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim: freed heap pages stay resident otherwise, so a server that once decoded a
+    40-MP upload would keep hundreds of MB for nothing."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_MALLOC_TRIM = _libc_trim()
 
 
 def load_image(source: str | os.PathLike | bytes | bytearray | BinaryIO, name: str | None = None) -> Image.Image:
@@ -45,14 +61,20 @@ def load_image(source: str | os.PathLike | bytes | bytearray | BinaryIO, name: s
         raise DataError(f"{name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own caps are the stricter
-            image = Image.open(io.BytesIO(data), formats=FORMATS)
-            _check_size(image.size, name, jpeg=image.format == "JPEG")
-            if image.format == "JPEG":
+            # Pillow warns about odd metadata and truncated reads (it raises for what matters), and about
+            # large images (our own caps are the stricter): nothing a user of the CLI should see.
+            warnings.simplefilter("ignore")
+            image: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
+            jpeg = image.format == "JPEG"
+            _check_size(image.size, name, jpeg=jpeg)
+            if jpeg:
                 image.draft(image.mode, (KEEP_SIDE, KEEP_SIDE))  # decode at the smallest scale ≥ KEEP_SIDE
             _check_size(image.size, name, jpeg=False)
             image.load()  # decode now, so that truncated data fails here and not later
-            return ImageOps.exif_transpose(_reduce(image))
+            pixels = image.size[0] * image.size[1]
+            image = _reduce(image)  # the last reference to the original: it is freed here
+            _give_back_memory(pixels)
+            return ImageOps.exif_transpose(image)
     except DataError:
         raise
     except Image.UnidentifiedImageError:
@@ -121,6 +143,12 @@ def _reduce(image: Image.Image) -> Image.Image:
     if image.mode in ("P", "1", "CMYK", "I;16", "I;16B", "I;16L", "I;16N"):
         image = image.convert("RGBA" if _has_alpha(image) else ("I" if image.mode.startswith("I;16") else "RGB"))
     return image.reduce(factor)
+
+
+def _give_back_memory(pixels: int) -> None:
+    """After a large original is gone, return its freed pages to the system."""
+    if pixels > _TRIM_PIXELS and _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _has_alpha(image: Image.Image) -> bool:

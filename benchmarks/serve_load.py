@@ -1,0 +1,172 @@
+"""Load on `digitrec serve`, on 127.0.0.1 only, bounded in clients and time: N concurrent clients post
+typical photos of real MNIST test digits (150×150, as a phone crop would be) for T seconds; then the same
+with hostile uploads mixed in; then one client alone. Reports requests/s, p50/p99 latency, errors and the
+server's memory (RSS before, after, peak), and writes benchmarks/results/serve_load.json.
+
+    python benchmarks/serve_load.py [--clients 16] [--seconds 30] [--model M]
+
+The clients run in this process (asyncio, httpx) on the same cores as the server: figures are for the
+whole machine serving and loading itself, as the README says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from _common import data_spec, write_result
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import hostile
+
+from digitrec.data import load_dataset
+
+MAX_CLIENTS, MAX_SECONDS = 64, 120  # the bounds: a load test, not a flood
+
+
+def photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
+    """A 150×150 JPEG of dark ink on slightly uneven paper, like a phone crop of a written digit."""
+    ink = np.asarray(Image.fromarray(digit).resize((110, 110), Image.Resampling.BICUBIC), np.float32) / 255
+    canvas = np.zeros((150, 150), np.float32)
+    top, left = rng.integers(5, 35, 2)
+    canvas[top : top + 110, left : left + 110] = ink
+    paper = 0.85 + 0.08 * np.linspace(0, 1, 150)[None, :] + rng.normal(0, 0.02, (150, 150))
+    grey = np.clip(paper * (1 - canvas) + 0.1 * canvas, 0, 1)
+    buffer = io.BytesIO()
+    Image.fromarray((grey * 255).astype(np.uint8)).convert("RGB").save(buffer, "JPEG", quality=85)
+    return buffer.getvalue()
+
+
+def memory_mib(pid: int) -> dict:
+    fields = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M))
+    return {"rss": round(int(fields["VmRSS"]) / 1024, 1), "peak": round(int(fields["VmHWM"]) / 1024, 1)}
+
+
+async def load(
+    url: str, clients: int, seconds: float, goods: list[tuple[bytes, int]], bads: list[bytes], hostile_every: int = 0
+) -> dict:
+    latencies: list[float] = []
+    errors: dict[str, int] = {}
+    hostile_statuses: dict[str, int] = {}
+    stop = time.perf_counter() + seconds
+
+    async def client(index: int) -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=60) as session:
+            count = 0
+            while time.perf_counter() < stop:
+                count += 1
+                if hostile_every and count % hostile_every == 0:
+                    payload = bads[(index + count) % len(bads)]
+                    response = await session.post("/api/predict", files={"file": ("x.png", payload)})
+                    key = str(response.status_code)
+                    hostile_statuses[key] = hostile_statuses.get(key, 0) + 1
+                    continue
+                data, label = goods[(index * 7 + count) % len(goods)]
+                start = time.perf_counter()
+                response = await session.post("/api/predict", files={"file": ("digit.jpg", data, "image/jpeg")})
+                latencies.append(time.perf_counter() - start)
+                if response.status_code != 200:
+                    errors[str(response.status_code)] = errors.get(str(response.status_code), 0) + 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(clients)))
+    elapsed = time.perf_counter() - started
+    ms = np.array(latencies) * 1000
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "requests": len(latencies),
+        "requests_per_s": round(len(latencies) / elapsed, 1),
+        "latency_ms": {
+            "p50": round(float(np.percentile(ms, 50)), 2),
+            "p90": round(float(np.percentile(ms, 90)), 2),
+            "p99": round(float(np.percentile(ms, 99)), 2),
+            "max": round(float(ms.max()), 2),
+        },
+        "errors": errors,
+        "hostile_uploads": hostile_statuses,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--model", default=None, help="default: the bundled model")
+    parser.add_argument("--name", default="serve_load")
+    args = parser.parse_args()
+    if not (1 <= args.clients <= MAX_CLIENTS and 0 < args.seconds <= MAX_SECONDS):
+        raise SystemExit(f"clients must be 1–{MAX_CLIENTS} and seconds at most {MAX_SECONDS}")
+
+    data = load_dataset(data_spec("mnist"))
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(data.x_test), 50, replace=False)
+    goods = [(photo(data.x_test[i], rng), int(data.y_test[i])) for i in picks]
+    bads = [
+        hostile.png_strip(),
+        hostile.png_large_blank(),
+        hostile.jpeg_huge(),
+        bytes(range(256)) * 40,
+        hostile.idx_gzip_bomb(0.01),
+    ]
+
+    command = [sys.executable, "-m", "digitrec", "serve", "--host", "127.0.0.1", "--port", "0"]
+    server = subprocess.Popen(
+        command + (["--model", args.model] if args.model else []),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+", server.stdout.readline()).group(0)  # type: ignore[union-attr]
+        httpx.get(f"{url}/api/health", timeout=30)
+        asyncio.run(load(url, 2, 3, goods, bads))  # warm-up, not reported
+        before = memory_mib(server.pid)
+        good_only = asyncio.run(load(url, args.clients, args.seconds, goods, bads))
+        after_good = memory_mib(server.pid)
+        mixed = asyncio.run(load(url, args.clients, args.seconds, goods, bads, hostile_every=5))
+        after_mixed = memory_mib(server.pid)
+        single = asyncio.run(load(url, 1, min(args.seconds, 10), goods, bads))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    for label, result in (("good uploads", good_only), ("1 in 5 hostile", mixed), ("one client", single)):
+        lat = result["latency_ms"]
+        print(
+            f"{label:16} {result['clients']:3} clients: {result['requests_per_s']:7.1f} req/s, p50 {lat['p50']:.1f} ms, "
+            f"p99 {lat['p99']:.1f} ms, errors {result['errors'] or 0}, hostile {result['hostile_uploads'] or '-'}"
+        )
+    print(f"server memory (MiB): before {before}, after good {after_good}, after mixed {after_mixed}")
+    write_result(
+        args.name,
+        {
+            "command": "python benchmarks/serve_load.py " + " ".join(sys.argv[1:]),
+            "model": args.model or "bundled (ONNX Runtime when installed)",
+            "payload": "150x150 JPEG photos of 50 MNIST t10k digits, multipart upload",
+            "hostile_payloads": [
+                "1x40M PNG strip",
+                "36 MP blank PNG",
+                "144 MP JPEG",
+                "garbage bytes",
+                "IDX gzip bomb (10 MB unpacked)",
+            ],
+            "note": "clients and server share the machine's cores; loopback only",
+            "good_only": good_only,
+            "mixed_hostile": mixed,
+            "single_client": single,
+            "server_memory_mib": {"before": before, "after_good": after_good, "after_mixed": after_mixed},
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
