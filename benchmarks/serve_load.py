@@ -52,14 +52,16 @@ def memory_mib(pid: int) -> dict:
 
 
 async def load(
-    url: str, clients: int, seconds: float, goods: list[tuple[bytes, int]], bads: list[bytes], hostile_every: int = 0
+    url: str, clients: int, seconds: float, goods: list[tuple[bytes, int]], *, bads: list[bytes], hostile_every: int = 0
 ) -> dict:
     latencies: list[float] = []
     errors: dict[str, int] = {}
+    wrong = 0
     hostile_statuses: dict[str, int] = {}
     stop = time.perf_counter() + seconds
 
     async def client(index: int) -> None:
+        nonlocal wrong
         async with httpx.AsyncClient(base_url=url, timeout=60) as session:
             count = 0
             while time.perf_counter() < stop:
@@ -76,6 +78,8 @@ async def load(
                 latencies.append(time.perf_counter() - start)
                 if response.status_code != 200:
                     errors[str(response.status_code)] = errors.get(str(response.status_code), 0) + 1
+                elif response.json()["digit"] != label:
+                    wrong += 1
 
     started = time.perf_counter()
     await asyncio.gather(*(client(i) for i in range(clients)))
@@ -93,6 +97,7 @@ async def load(
             "max": round(float(ms.max()), 2),
         },
         "errors": errors,
+        "wrong_answers": wrong,
         "hostile_uploads": hostile_statuses,
     }
 
@@ -129,21 +134,22 @@ def main() -> None:
     try:
         url = re.search(r"http://127\.0\.0\.1:\d+", server.stdout.readline()).group(0)  # type: ignore[union-attr]
         httpx.get(f"{url}/api/health", timeout=30)
-        asyncio.run(load(url, 2, 3, goods, bads))  # warm-up, not reported
+        asyncio.run(load(url, 2, 3, goods, bads=bads))  # warm-up, not reported
         before = memory_mib(server.pid)
-        good_only = asyncio.run(load(url, args.clients, args.seconds, goods, bads))
+        good_only = asyncio.run(load(url, args.clients, args.seconds, goods, bads=bads))
         after_good = memory_mib(server.pid)
-        mixed = asyncio.run(load(url, args.clients, args.seconds, goods, bads, hostile_every=5))
+        mixed = asyncio.run(load(url, args.clients, args.seconds, goods, bads=bads, hostile_every=5))
         after_mixed = memory_mib(server.pid)
-        single = asyncio.run(load(url, 1, min(args.seconds, 10), goods, bads))
+        single = asyncio.run(load(url, 1, min(args.seconds, 10), goods, bads=bads))
     finally:
         server.terminate()
         server.wait(timeout=30)
     for label, result in (("good uploads", good_only), ("1 in 5 hostile", mixed), ("one client", single)):
         lat = result["latency_ms"]
         print(
-            f"{label:16} {result['clients']:3} clients: {result['requests_per_s']:7.1f} req/s, p50 {lat['p50']:.1f} ms, "
-            f"p99 {lat['p99']:.1f} ms, errors {result['errors'] or 0}, hostile {result['hostile_uploads'] or '-'}"
+            f"{label:16} {result['clients']:3} clients: {result['requests_per_s']:7.1f} req/s, "
+            f"p50 {lat['p50']:.1f} ms, p99 {lat['p99']:.1f} ms, errors {result['errors'] or 0}, "
+            f"wrong {result['wrong_answers']}, hostile {result['hostile_uploads'] or '-'}"
         )
     print(f"server memory (MiB): before {before}, after good {after_good}, after mixed {after_mixed}")
     write_result(
