@@ -14,10 +14,10 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import data_spec, write_result
-
 from digitrec.data import load_dataset
 from digitrec.inference import Predictor, load_predictor
+
+from _common import data_spec, write_result
 
 
 def main() -> None:

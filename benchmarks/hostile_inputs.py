@@ -13,13 +13,14 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
 from _common import data_spec, write_result
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from digitrec.data import load_dataset
+
 import hostile
 from helpers import black_on_white_png, run_measured
-
-from digitrec.data import load_dataset
 
 CASES = {
     # name: (file name, bytes maker, what it is)

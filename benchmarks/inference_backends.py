@@ -23,12 +23,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np
-from _common import data_spec, write_result
 
 from digitrec import bundled
 from digitrec.data import load_dataset
 from digitrec.inference import load_predictor
 from digitrec.provenance import versions
+
+from _common import data_spec, write_result
 
 COLD_START = textwrap.dedent("""
     import json, sys, time

@@ -19,15 +19,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
 import keras
-from _common import data_spec, write_result
 
-from digitrec import recipes, train
+from digitrec import recipes, training
 from digitrec.data import (
     load_dataset,
     prepare,
 )
 from digitrec.data.prepare import normalize, one_hot
 from digitrec.pipeline import fit_arguments
+
+from _common import data_spec, write_result
 
 FEEDS = {
     "numpy_arrays": lambda x, y, batch: {"x": x, "y": y, "batch_size": batch, "shuffle": True},
@@ -37,7 +38,7 @@ FEEDS = {
 
 def one_epoch(recipe, x, y, feed: str) -> dict:
     keras.utils.set_random_seed(0)
-    model = train.build_model(recipe, -(-len(x) // recipe.batch_size))
+    model = training.build_model(recipe, -(-len(x) // recipe.batch_size))
     model.fit(
         **FEEDS[feed](x[: 20 * recipe.batch_size], y[: 20 * recipe.batch_size], recipe.batch_size), epochs=1, verbose=0
     )  # tracing and warm-up, off the clock

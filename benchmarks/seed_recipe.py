@@ -15,11 +15,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import data_spec, peak_rss_mib, write_result
-
-from digitrec import recipes, train
+from digitrec import recipes, training
 from digitrec.data import load_dataset
 from digitrec.rundir import Run
+
+from _common import data_spec, peak_rss_mib, write_result
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     recipe = recipes.get("seed").replace(epochs=args.epochs)
     shutil.rmtree(args.out, ignore_errors=True)
     start = time.perf_counter()
-    train.train(recipe, data, args.out, seed=args.seed)
+    training.train(recipe, data, args.out, seed=args.seed)
     wall = time.perf_counter() - start
     history = Run(args.out).history()
     final = history[-1]

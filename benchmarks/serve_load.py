@@ -22,13 +22,14 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from _common import data_spec, write_result
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-import hostile
+from _common import data_spec, write_result
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from digitrec.data import load_dataset
+
+import hostile
 
 MAX_CLIENTS, MAX_SECONDS = 64, 120  # the bounds: a load test, not a flood
 

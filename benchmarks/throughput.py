@@ -27,7 +27,7 @@ WARMUP_BATCHES = 10
 def child(preset: str, limit: int | None) -> dict:
     import keras
 
-    from digitrec import recipes, train
+    from digitrec import recipes, training
     from digitrec.data import load_dataset, prepare
     from digitrec.data.prepare import normalize, one_hot
     from digitrec.inference import Predictor
@@ -48,7 +48,7 @@ def child(preset: str, limit: int | None) -> dict:
     x_tr, _, y_tr, _ = prepare.split(data.x_train, data.y_train, recipe.val_fraction, 0, limit)
     keras.utils.set_random_seed(0)
     steps = -(-len(x_tr) // recipe.batch_size)
-    model = train.build_model(recipe, steps)
+    model = training.build_model(recipe, steps)
     clock = BatchClock()
     model.fit(
         **fit_arguments((normalize(x_tr), one_hot(y_tr)), None, recipe.batch_size, 0),

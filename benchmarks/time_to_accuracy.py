@@ -24,13 +24,14 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras
 import numpy as np
-from _common import data_spec, peak_rss_mib, write_result
 
-from digitrec import recipes, train
+from digitrec import recipes, training
 from digitrec.data import load_dataset
 from digitrec.data.prepare import normalize
 from digitrec.inference import Predictor, load_predictor
 from digitrec.inference.keras_model import KerasModel
+
+from _common import data_spec, peak_rss_mib, write_result
 
 THRESHOLDS = (0.99, 0.995, 0.996, 0.997)
 
@@ -69,7 +70,7 @@ def run_one(preset: str, seed: int, data, epochs: int | None, workdir: str) -> d
         recipe = recipe.replace(epochs=epochs)
     clock = TestAccuracyClock(data.x_test, data.y_test)
     run_dir = os.path.join(workdir, f"{recipe.name}-{seed}")
-    run = train.train(recipe, data, run_dir, seed=seed, callbacks=[clock], verbose=0)
+    run = training.train(recipe, data, run_dir, seed=seed, callbacks=[clock], verbose=0)
     # The run's final model is what a user gets (EMA weights swapped in, if the recipe uses them).
     final_probs = load_predictor(run.path).predict_proba(data.x_test)
     reached = {

@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 
-from digitrec import recipes, train
+from digitrec import recipes, training
 from digitrec.bundled import INT8 as BUNDLED_INT8
 from digitrec.bundled import KERAS as BUNDLED_MODEL
 from digitrec.bundled import META as BUNDLED_META
@@ -50,7 +50,7 @@ def main() -> None:
     recipe = recipes.get(args.preset)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        run = train.train(recipe, data, Path(tmp) / "run", seed=args.seed, verbose=2)
+        run = training.train(recipe, data, Path(tmp) / "run", seed=args.seed, verbose=2)
         seconds = time.perf_counter() - start
         model = load_keras_model(run.file("model.keras"))
     probabilities = Predictor([KerasModel(model)], "bundled").predict_proba(data.x_test)

@@ -18,7 +18,7 @@ FORBIDDEN = {
     "digitrec.data": (
         "digitrec.models",
         "digitrec.recipes",
-        "digitrec.train",
+        "digitrec.training",
         "digitrec.inference",
         "digitrec.imaging",
         "digitrec.serve",
@@ -28,7 +28,7 @@ FORBIDDEN = {
     ),
     "digitrec.imaging": (
         "digitrec.models",
-        "digitrec.train",
+        "digitrec.training",
         "digitrec.inference",
         "digitrec.serve",
         "digitrec.cli",
@@ -36,7 +36,7 @@ FORBIDDEN = {
         "digitrec.api",
     ),
     "digitrec.rundir": (
-        "digitrec.train",
+        "digitrec.training",
         "digitrec.inference",
         "digitrec.evaluate",
         "digitrec.serve",
@@ -45,15 +45,15 @@ FORBIDDEN = {
         "digitrec.api",
     ),
     "digitrec.inference": (
-        "digitrec.train",
+        "digitrec.training",
         "digitrec.evaluate",
         "digitrec.serve",
         "digitrec.cli",
         "digitrec.recognize",
         "digitrec.api",
     ),
-    "digitrec.train": ("digitrec.serve", "digitrec.cli", "digitrec.inference", "digitrec.api"),
-    "digitrec.serve": ("digitrec.cli", "digitrec.train"),
+    "digitrec.training": ("digitrec.serve", "digitrec.cli", "digitrec.inference", "digitrec.api"),
+    "digitrec.serve": ("digitrec.cli", "digitrec.training"),
 }
 
 

@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from helpers import run_measured
 
 from digitrec.inference import load_predictor
 from digitrec.rundir import Run
+
+from helpers import run_measured
 
 EPOCHS = 8
 

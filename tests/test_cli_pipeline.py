@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import digitrec
 
 from digitrec.cli import main
+
+from helpers import digitrec
 
 LIMIT = "3000"
 

@@ -11,13 +11,14 @@ import stat
 import sys
 from pathlib import Path
 
-import hostile
 import numpy as np
 import pytest
-from helpers import black_on_white_png, run_measured
 
 from digitrec import bundled, recipes
 from digitrec.rundir import Run
+
+import hostile
+from helpers import black_on_white_png, run_measured
 
 TIME_CAP = 30.0
 PEAK_CAP_MIB = 1024

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
+
+from digitrec import imaging
+from digitrec.errors import DataError
+
 from helpers import (
     RENDERINGS,
     bold_strokes_png,
@@ -18,10 +23,6 @@ from helpers import (
     off_centre_blue_pen_jpeg,
     thin_pen_png,
 )
-from PIL import Image
-
-from digitrec import imaging
-from digitrec.errors import DataError
 
 COUNT = 200  # real t10k digits per rendering (13 renderings: about 25 s in all on one CPU core)
 SEED = 20240611

@@ -10,6 +10,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+
+from digitrec.cli import main
+from digitrec.data.idx import write_idx
+
 from helpers import (
     black_on_white_png,
     chalk_on_board_png,
@@ -19,9 +23,6 @@ from helpers import (
     off_centre_blue_pen_jpeg,
     palette_gif,
 )
-
-from digitrec.cli import main
-from digitrec.data.idx import write_idx
 
 SEED = 7
 

@@ -7,7 +7,7 @@ import json
 import keras
 import pytest
 
-from digitrec import models, recipes, train
+from digitrec import models, recipes, training
 from digitrec.errors import ConfigError
 from digitrec.recipes import Recipe
 
@@ -44,7 +44,7 @@ def test_seed_model_matches_the_original_summary():
 def test_seed_recipe_is_the_original():
     seed = recipes.get("seed")
     assert (seed.epochs, seed.batch_size, seed.val_fraction) == (30, 86, 0.1)
-    model = train.build_model(seed, steps_per_epoch=10)
+    model = training.build_model(seed, steps_per_epoch=10)
     opt = model.optimizer
     assert isinstance(opt, keras.optimizers.RMSprop)
     assert (float(opt.learning_rate), opt.rho, opt.epsilon) == pytest.approx((1e-3, 0.9, 1e-8))

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from digitrec import recipes, train
+from digitrec import recipes, training
 from digitrec.data.prepare import normalize, one_hot
 from digitrec.inference import Predictor
 from digitrec.inference.keras_model import KerasModel
@@ -21,7 +21,7 @@ def test_every_preset_learns_on_real_data(preset, mnist):
     recipe = recipes.get(preset).replace(epochs=3)
     x, y = normalize(mnist.x_train[:2048]), one_hot(mnist.y_train[:2048])
     keras.utils.set_random_seed(0)
-    model = train.build_model(recipe, steps_per_epoch=-(-2048 // recipe.batch_size))
+    model = training.build_model(recipe, steps_per_epoch=-(-2048 // recipe.batch_size))
     history = model.fit(x, y, batch_size=recipe.batch_size, epochs=3, verbose=0).history
     assert history["loss"][-1] < 0.6 * history["loss"][0]
     assert history["accuracy"][-1] > 0.6  # best (dropout 0.4) measured 0.71; chance is 0.1
@@ -30,7 +30,7 @@ def test_every_preset_learns_on_real_data(preset, mnist):
 @pytest.fixture(scope="module")
 def small_trained_model(mnist):
     keras.utils.set_random_seed(1)
-    model = train.build_model(recipes.get("fast").replace(epochs=1), steps_per_epoch=16)
+    model = training.build_model(recipes.get("fast").replace(epochs=1), steps_per_epoch=16)
     model.fit(normalize(mnist.x_train[:2048]), one_hot(mnist.y_train[:2048]), batch_size=128, epochs=1, verbose=0)
     return model
 
@@ -39,7 +39,7 @@ def test_bfloat16_and_float32_agree_on_a_fixed_model(small_trained_model, mnist,
     """The same weights run under the mixed_bfloat16 policy give the float32 answers (within bf16 noise)."""
     images = mnist.x_test[:1000]
     fp32 = Predictor([KerasModel(small_trained_model)], "fp32").predict_proba(images)
-    bf16_model = train.build_model(recipes.get("fast").replace(precision="mixed_bfloat16"), steps_per_epoch=1)
+    bf16_model = training.build_model(recipes.get("fast").replace(precision="mixed_bfloat16"), steps_per_epoch=1)
     bf16_model.set_weights(small_trained_model.get_weights())
     assert bf16_model.layers[1].compute_dtype == "bfloat16"
     bf16 = Predictor([KerasModel(bf16_model)], "bf16").predict_proba(images)

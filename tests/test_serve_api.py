@@ -18,10 +18,11 @@ from PIL import Image
 
 pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
 from fastapi.testclient import TestClient
-from helpers import png_bytes
 
 from digitrec.cli import main as cli_main
 from digitrec.serve import DEFAULT_MAX_UPLOAD_BYTES, create_app
+
+from helpers import png_bytes
 
 
 @pytest.fixture(scope="module")

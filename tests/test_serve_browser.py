@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import serving
 from PIL import Image
+
+from helpers import serving
 
 pytestmark = pytest.mark.browser
 

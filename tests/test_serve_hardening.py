@@ -13,11 +13,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from helpers import black_on_white_png, png_bytes, serve_process, serving
 
-import hostile
 from digitrec.cli.serve_cmd import _loopback
 from digitrec.serve import create_app
+
+import hostile
+from helpers import black_on_white_png, serve_process, serving
 
 
 def vm_hwm_mib(pid: int) -> float:

@@ -97,11 +97,24 @@ class Augmentation:
     rotation: float = 10.0  # degrees
     zoom: float = 0.1
     shift: float = 0.1  # fraction of width/height
+    # Degradations (digitrec.degrade): shares of images with wider strokes, blur, low resolution; and the
+    # largest elastic distortion α (0: none). All off in the original augmentation.
+    stroke: float = 0.0
+    blur: float = 0.0
+    lowres: float = 0.0
+    elastic: float = 0.0
 
     def __post_init__(self) -> None:
         _number(self.rotation, "augmentation.rotation", 0, 180)
         _number(self.zoom, "augmentation.zoom", 0, 1, high_open=True)
         _number(self.shift, "augmentation.shift", 0, 1, high_open=True)
+        for share in ("stroke", "blur", "lowres"):
+            _number(getattr(self, share), f"augmentation.{share}", 0, 1)
+        _number(self.elastic, "augmentation.elastic", 0, 100)
+
+    @property
+    def degrades(self) -> bool:
+        return any((self.stroke, self.blur, self.lowres, self.elastic))
 
 
 @dataclass(frozen=True)
@@ -140,6 +153,7 @@ class Recipe:
     precision: str = "float32"  # one of PRECISIONS
     jit_compile: bool = False
     val_fraction: float = 0.1
+    calibrate: bool = True  # fit a temperature on the validation split at the end (calibration.py)
 
     def __post_init__(self) -> None:
         for name in ("model_args", "optimizer_args"):
@@ -158,8 +172,9 @@ class Recipe:
         _number(self.val_fraction, "val_fraction", 0, 1, high_open=True)
         if self.ema_momentum is not None:
             _number(self.ema_momentum, "ema_momentum", 0, 1, low_open=True, high_open=True)
-        if not isinstance(self.jit_compile, bool):
-            raise ConfigError(f"jit_compile must be true or false, got {self.jit_compile!r}")
+        for flag in ("jit_compile", "calibrate"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
         if self.schedule == "plateau" and self.val_fraction == 0 and self.plateau.monitor.startswith("val_"):
             raise ConfigError("the plateau annealer monitors validation accuracy: val_fraction must be > 0")
         models.check_arguments(self.model, self.model_args)
@@ -214,6 +229,7 @@ PRESETS: dict[str, Recipe] = {
         optimizer="rmsprop",
         learning_rate=1e-3,
         optimizer_args=Args({"rho": 0.9, "epsilon": 1e-8}),
+        calibrate=False,  # the original reported raw softmax outputs
     ),
     # Measured on the 2-core CPU (README, "Results"): BN + stride-2 convs, one-cycle Adam, label smoothing.
     # fast: Deotte's net slimmed (one 5×5 stem conv, 24/48/96 channels: ~2× the training throughput) with

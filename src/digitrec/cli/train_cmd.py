@@ -51,16 +51,16 @@ def _recipe_name(text: str) -> str:
 
 
 def run(args) -> int:
-    from digitrec import recipes, train
+    from digitrec import recipes, training
     from digitrec.data import load_dataset
 
     if args.resume:
-        train.resume(args.resume, load_dataset(args.data, with_test=False) if args.data else None)
+        training.resume(args.resume, load_dataset(args.data, with_test=False) if args.data else None)
         print(f"finished {args.resume}")
         return 0
     overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v}
     recipe = recipes.get(args.preset).replace(**overrides)
     data = load_dataset(args.data, with_test=False)
-    train.train(recipe, data, args.out, seed=args.seed, limit=args.limit, members=args.ensemble)
+    training.train(recipe, data, args.out, seed=args.seed, limit=args.limit, members=args.ensemble)
     print(f"trained {args.out}")
     return 0

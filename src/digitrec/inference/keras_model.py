@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from digitrec import augment  # noqa: F401 (registers the custom layer for loading)
+from digitrec import augment, degrade  # noqa: F401 (register the custom layers for loading)
 from digitrec.errors import ModelError
 from digitrec.fileio import check_regular
 from digitrec.inference.core import Predictor

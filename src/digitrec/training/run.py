@@ -14,12 +14,11 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import keras
+import numpy as np
 
-from digitrec import models
-from digitrec.augment import RandomAffine
+from digitrec import calibration
 from digitrec.data import prepare
 from digitrec.data.sources import Dataset, load_dataset
 from digitrec.errors import ConfigError, ModelError
@@ -28,107 +27,10 @@ from digitrec.pipeline import fit_arguments
 from digitrec.provenance import versions
 from digitrec.recipes import Recipe
 from digitrec.rundir import CHECKPOINT, MODEL, Run
+from digitrec.training.build import build_model
+from digitrec.training.callbacks import ResumableAnnealer, RunCheckpoint
 
 log = logging.getLogger(__name__)
-
-
-def _learning_rate(recipe: Recipe, steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
-    if recipe.schedule != "onecycle":
-        return recipe.learning_rate
-    total = recipe.epochs * steps_per_epoch
-    warmup = int(total * recipe.warmup_fraction)
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=recipe.learning_rate / 25,
-        decay_steps=max(1, total - warmup),
-        alpha=0.002,
-        warmup_target=recipe.learning_rate,
-        warmup_steps=warmup,
-    )
-
-
-def _optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    ema = {"use_ema": True, "ema_momentum": recipe.ema_momentum} if recipe.ema_momentum else {}
-    config = {"learning_rate": _learning_rate(recipe, steps_per_epoch), **recipe.optimizer_args, **ema}
-    try:
-        return keras.optimizers.get({"class_name": recipe.optimizer, "config": config})
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"optimizer {recipe.optimizer} with {recipe.optimizer_args.to_json()}: {exc}") from None
-
-
-def build_model(recipe: Recipe, steps_per_epoch: int, seed: int | None = None) -> keras.Model:
-    """The recipe's architecture, augmentation in front, compiled with its optimizer and loss."""
-    aug = recipe.augmentation
-    pre = (RandomAffine(aug.rotation, aug.zoom, aug.shift, seed=seed, name="augment"),) if aug else ()
-    model = models.build(recipe.model, pre, dtype_policy=recipe.precision, **recipe.model_args)
-    model.compile(
-        optimizer=_optimizer(recipe, steps_per_epoch),
-        loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
-        metrics=["accuracy"],
-        jit_compile=recipe.jit_compile,
-    )
-    return model
-
-
-class ResumableAnnealer(keras.callbacks.ReduceLROnPlateau):
-    """ReduceLROnPlateau whose plateau counters survive a kill: `state()` goes into state.json and a
-    resumed run starts from it instead of from fresh counters."""
-
-    KEYS = frozenset({"wait", "best", "cooldown_counter"})
-
-    def __init__(self, restored: dict | None = None, **kwargs: Any):
-        super().__init__(**kwargs)
-        if restored is not None and not (isinstance(restored, dict) and restored.keys() >= self.KEYS):
-            raise ModelError(f"corrupt annealer state in state.json: {restored!r:.80}")
-        self.restored = restored
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        super().on_train_begin(logs)  # resets the counters and picks the comparison for the monitor
-        if self.restored:
-            self.wait, self.best = self.restored["wait"], self.restored["best"]
-            self.cooldown_counter = self.restored["cooldown_counter"]
-
-    def state(self) -> dict:
-        return {"wait": self.wait, "best": float(self.best), "cooldown_counter": self.cooldown_counter}
-
-
-class RunCheckpoint(keras.callbacks.Callback):
-    """After each epoch: checkpoint (atomic) → history row → state.json (atomic; the commit point).
-
-    It must come after the annealer in the callback list, so that the saved state includes the
-    learning rate and plateau counters the annealer has just updated. A non-finite loss stops the run
-    with a `ConfigError` before anything of that epoch is committed.
-    """
-
-    def __init__(self, run: Run, annealer: ResumableAnnealer | None, elapsed: float = 0.0):
-        super().__init__()
-        self.run, self.annealer, self.elapsed = run, annealer, elapsed
-        self.epoch_start = 0.0
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.epoch_start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.elapsed += time.perf_counter() - self.epoch_start
-        metrics = {k: float(v) for k, v in (logs or {}).items()}
-        if not all(math.isfinite(v) for v in metrics.values()):
-            raise ConfigError(
-                f"training diverged in epoch {epoch + 1} (loss {metrics.get('loss')}): "
-                "lower the learning rate; the run can be resumed from the last good epoch"
-            )
-        with atomic_path(self.run.file(CHECKPOINT), suffix=".keras") as tmp:
-            self.model.save(tmp)
-        self.run.append_history(
-            {
-                "epoch": epoch + 1,
-                **metrics,
-                "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-                "elapsed_seconds": round(self.elapsed, 3),
-            }
-        )
-        state: dict[str, Any] = {"epochs_done": epoch + 1, "elapsed_seconds": self.elapsed}
-        if self.annealer is not None:
-            state["annealer"] = self.annealer.state()
-        self.run.write_state(state)
 
 
 def train(
@@ -257,8 +159,27 @@ def _fit(
         callbacks=[*filter(None, [annealer]), *callbacks, checkpoint],
         verbose=verbose if verbose is not None else (1 if sys.stdout.isatty() else 2),
     )
+    if recipe.calibrate and len(split.x_val):
+        _calibrate(run, model, split)
     with atomic_path(run.file(MODEL), suffix=".keras") as tmp:
         model.save(tmp)
+
+
+def _calibrate(run: Run, model: keras.Model, split: prepare.Split) -> None:
+    """Fit a temperature on the validation split and bake it into the final layer; state.json records it."""
+    x_val = prepare.normalize(split.x_val)
+    probabilities = np.concatenate(
+        [keras.ops.convert_to_numpy(model(x_val[i : i + 1000], training=False)) for i in range(0, len(x_val), 1000)]
+    )
+    temperature = calibration.fit_temperature(probabilities, split.y_val)
+    calibration.apply_temperature(model, temperature)
+    run.write_state({**(run.state() or {}), "temperature": temperature})
+    log.info(
+        "calibrated: temperature %.3f (validation log loss %.4f → %.4f)",
+        temperature,
+        calibration.log_loss(probabilities, split.y_val),
+        calibration.log_loss(calibration.scaled(probabilities, temperature), split.y_val),
+    )
 
 
 def _load_checkpoint(run: Run) -> keras.Model:
