@@ -27,7 +27,6 @@ SLOW_MODULES = {
     "test_distributed",
     "test_notebook",
     "test_api_train",
-    "test_serve_load",
 }
 
 

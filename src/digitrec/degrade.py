@@ -31,6 +31,32 @@ def _gaussian_kernel(sigma: float, radius: int) -> np.ndarray:
     return (taps / taps.sum()).astype(np.float32)
 
 
+def _bilinear(images: Any, rows: Any, cols: Any) -> Any:
+    """Sample (N, H, W) images at fractional (rows, cols), zero outside: four gathers, dynamic batch.
+    (`keras.ops.image.map_coordinates` needs a static batch size on TensorFlow.)"""
+    height, width = images.shape[1], images.shape[2]
+    flat = ops.reshape(images, (-1,))
+    base = ops.reshape(ops.arange(ops.shape(images)[0], dtype="int32") * (height * width), (-1, 1, 1))
+    top, left = ops.floor(rows), ops.floor(cols)
+    down, right = rows - top, cols - left
+
+    def at(row: Any, col: Any) -> Any:
+        inside = (row >= 0) & (row <= height - 1) & (col >= 0) & (col <= width - 1)
+        index = (
+            base
+            + ops.cast(ops.clip(row, 0, height - 1), "int32") * width
+            + ops.cast(ops.clip(col, 0, width - 1), "int32")
+        )
+        return ops.take(flat, index) * ops.cast(inside, images.dtype)
+
+    return (
+        at(top, left) * (1 - down) * (1 - right)
+        + at(top, left + 1) * (1 - down) * right
+        + at(top + 1, left) * down * (1 - right)
+        + at(top + 1, left + 1) * down * right
+    )
+
+
 @keras.saving.register_keras_serializable(package="digitrec")
 class RandomDegrade(keras.layers.Layer):
     def __init__(
@@ -74,17 +100,10 @@ class RandomDegrade(keras.layers.Layer):
         field = ops.depthwise_conv(field, ops.tile(ops.reshape(taps, (-1, 1, 1, 1)), (1, 1, 2, 1)), 1, "same")
         field = ops.depthwise_conv(field, ops.tile(ops.reshape(taps, (1, -1, 1, 1)), (1, 1, 2, 1)), 1, "same")
         field = field * alpha
-        index = ops.cast(ops.arange(batch), "float32")
         rows, cols = ops.meshgrid(
             ops.arange(height, dtype="float32"), ops.arange(width, dtype="float32"), indexing="ij"
         )
-        shape = (batch, height, width)
-        coordinates = [
-            ops.broadcast_to(ops.reshape(index, (-1, 1, 1)), shape),
-            rows[None] + field[..., 0],
-            cols[None] + field[..., 1],
-        ]
-        return ops.image.map_coordinates(x[..., 0], coordinates, order=1, fill_mode="constant")[..., None]
+        return _bilinear(x[..., 0], rows[None] + field[..., 0], cols[None] + field[..., 1])[..., None]
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         if not training:

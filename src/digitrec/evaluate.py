@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -63,7 +64,9 @@ def answers_sha256(probabilities: np.ndarray) -> str:
     return hashlib.sha256(np.asarray(probabilities).argmax(axis=1).astype(np.uint8).tobytes()).hexdigest()
 
 
-def evaluate_run(run_dir: str | Path, data: Dataset | None = None, split: str = "auto", tta: bool = False) -> dict:
+def evaluate_run(
+    run_dir: str | os.PathLike, data: Dataset | None = None, split: str = "auto", tta: bool = False
+) -> dict:
     """Score a run on `split` (auto: the labelled test set if the data has one, else the run's validation
     split) and write metrics.json, the three figures and report.md into it. Returns the metrics."""
     run = Run(run_dir)

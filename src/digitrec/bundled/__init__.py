@@ -8,4 +8,5 @@ KERAS = HERE / "model.keras"
 ONNX = HERE / "model.onnx"  # the same weights, exported; runs without TensorFlow
 INT8 = HERE / "model.int8.onnx"  # quantized for batch throughput (README, "Results")
 META = HERE / "model.json"  # recipe, seed, measured accuracies
+CARD = HERE / "MODEL_CARD.md"  # intended use, data, metrics, robustness, limitations
 NAME = "bundled"

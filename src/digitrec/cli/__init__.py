@@ -18,7 +18,7 @@ from digitrec._version import __version__
 from digitrec.errors import DigitrecError
 
 # Subcommands are the `*_cmd` modules of this package, listed in --help in this order (others after).
-ORDER = ("train", "evaluate", "submit", "predict", "serve", "export")
+ORDER = ("train", "evaluate", "submit", "predict", "serve", "export", "info")
 
 
 def commands() -> list[str]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 def train(
     recipe: Recipe,
     data: Dataset,
-    run_dir: str | Path,
+    run_dir: str | os.PathLike,
     *,
     seed: int = 0,
     limit: int | None = None,
@@ -75,7 +75,7 @@ def train(
 
 
 def resume(
-    run_dir: str | Path,
+    run_dir: str | os.PathLike,
     data: Dataset | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | None = None,

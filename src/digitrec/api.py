@@ -1,0 +1,117 @@
+"""The Python API, for notebooks and scripts (re-exported by `import digitrec`):
+
+    rec = digitrec.load()                  # the bundled model; or a run dir, .keras, .onnx, ensemble dir
+    results = rec.predict(inputs)          # list of Prediction, in order
+    r = results[0]; r.digit, r.confidence, r.probabilities
+    p = rec.predict_proba(x)               # MNIST-format uint8 (N, 28, 28) or float (N, 28, 28, 1) → (N, 10)
+    number = rec.read_number(image)        # number.digits: a multi-digit number, left to right
+    run = digitrec.train(preset="fast", data="mnist", out="runs/x")
+    metrics = digitrec.evaluate(run)       # the same metrics, plots and report as the CLI
+
+Everything goes through the same code as the CLI: images in any form are prepared like image files,
+and bad input raises the project's own errors (`digitrec.DataError`, …) with the CLI's one-line messages.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from digitrec import recognize
+from digitrec.errors import DataError
+from digitrec.recognize import Failure, Prediction, Source
+
+_ONE = (str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray)
+
+
+class Recognizer:
+    """A loaded model (one, an ensemble, Keras or ONNX) and what you can ask of it."""
+
+    def __init__(self, predictor: Any):
+        self.predictor = predictor
+
+    @property
+    def name(self) -> str:
+        return str(self.predictor.name)
+
+    def __repr__(self) -> str:
+        return f"<digitrec.Recognizer {self.name!r}>"
+
+    def predict(
+        self, inputs: Source | Iterable[Source], *, tta: bool = False, min_confidence: float | None = None
+    ) -> list[Prediction]:
+        """The digit in each input: image file paths, image bytes, PIL images or numpy arrays (one image each,
+        any size and polarity), IDX or Kaggle CSV paths (one answer per image inside, with its `index`).
+        A single input may be given without a list. The first input that cannot be read raises `DataError`."""
+        sources = [inputs] if isinstance(inputs, _ONE) else list(inputs)
+        results = recognize.recognize(sources, self.predictor, tta=tta, min_confidence=min_confidence)
+        return [_answered(result) for result in results]
+
+    def predict_proba(self, images: np.ndarray, *, tta: bool = False) -> np.ndarray:
+        """(N, 10) probabilities for images already in MNIST format: uint8 (N, 28, 28) with light ink on black,
+        or float (N, 28, 28, 1) in [0, 1]."""
+        return self.predictor.predict_proba(images, tta=tta)
+
+    def read_number(self, image: Source, *, tta: bool = False) -> Prediction:
+        """Several digits written side by side in one image, read left to right: `.digits` (a string),
+        `.confidence` (of the least sure digit) and `.parts` (a Prediction per digit)."""
+        if not isinstance(image, _ONE):
+            raise DataError(f"read_number takes one image, got {type(image).__name__}")
+        (result,) = recognize.recognize([image], self.predictor, multi=True, tta=tta)
+        return _answered(result)
+
+
+def _answered(result: Prediction | Failure) -> Prediction:
+    if isinstance(result, Failure):
+        raise DataError(result.error)
+    return result
+
+
+def load(source: str | os.PathLike | None = None, *, threads: int | None = None) -> Recognizer:
+    """A model file (.keras or .onnx), a run directory or an ensemble run directory; None: the bundled
+    model (on ONNX Runtime when it is installed, so TensorFlow never starts)."""
+    from digitrec.inference import load_predictor  # noqa: PLC0415 (keeps `import digitrec` light)
+
+    return Recognizer(load_predictor(source, threads=threads))
+
+
+def train(
+    preset: str = "fast",
+    data: str | None = None,
+    out: str | os.PathLike = "runs/notebook",
+    *,
+    epochs: int | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    ensemble: int = 1,
+    verbose: int | None = None,
+    **changes: Any,
+) -> Path:
+    """Train a preset (`seed`, `fast`, `best`) or a recipe JSON file into the new run directory `out`, as
+    `digitrec train` does; `changes` override recipe fields (e.g. batch_size=64). Returns the run's path.
+    `data`: `mnist`, `mnist:DIR` or `kaggle:DIR` (default: $DIGITREC_DATA, else the MNIST download)."""
+    from digitrec import recipes, training  # noqa: PLC0415 (starts Keras)
+    from digitrec.data import load_dataset  # noqa: PLC0415
+
+    recipe = recipes.get(preset)
+    overrides = {**({"epochs": epochs} if epochs else {}), **changes}
+    if overrides:
+        recipe = recipe.replace(**overrides)
+    run = training.train(
+        recipe, load_dataset(data, with_test=False), out, seed=seed, limit=limit, members=ensemble, verbose=verbose
+    )
+    return run.path
+
+
+def evaluate(run: str | os.PathLike, *, split: str = "auto", tta: bool = False, data: str | None = None) -> dict:
+    """Score a run as `digitrec evaluate` does (metrics.json, curves, confusion matrix, worst errors and
+    report.md written into it) and return the metrics."""
+    from digitrec.data import load_dataset  # noqa: PLC0415
+    from digitrec.evaluate import evaluate_run  # noqa: PLC0415
+
+    return evaluate_run(run, load_dataset(data) if data else None, split=split, tta=tta)

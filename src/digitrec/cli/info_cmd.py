@@ -1,0 +1,56 @@
+"""digitrec info: versions, where data is cached, and the bundled model's card."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        "info",
+        help="show versions, the data cache and the bundled model's card",
+        description="Print digitrec's and its libraries' versions, where MNIST downloads are "
+        "cached, and the bundled model's card (intended use, data, metrics, "
+        "limitations).",
+    )
+    parser.add_argument("--json", action="store_true", help="versions and paths as one JSON object, no card")
+    return parser
+
+
+def run(args) -> int:
+    from digitrec import bundled
+    from digitrec.data.download import MNIST_FILES, cache_dir
+    from digitrec.data.sources import ENV_VAR
+    from digitrec.inference import default_model
+    from digitrec.provenance import versions
+
+    cache = cache_dir() / "mnist"
+    found = {
+        "versions": versions("onnxruntime", "fastapi", "uvicorn", "pillow", "scipy", "scikit-learn", "pandas"),
+        "data": {
+            "DIGITREC_DATA": os.environ.get(ENV_VAR),
+            "cache": str(cache),
+            "cached_files": sorted(name for name in MNIST_FILES if (cache / name).is_file()),
+        },
+        "bundled_model": {"default": str(default_model()), "card": str(bundled.CARD)},
+    }
+    if args.json:
+        print(json.dumps(found, indent=2))
+        return 0
+    print("digitrec " + found["versions"]["digitrec"])
+    for name, version in found["versions"].items():
+        if name != "digitrec":
+            print(f"  {name:13} {version or '(not installed)'}")
+    print(
+        f"data: ${ENV_VAR} = {found['data']['DIGITREC_DATA'] or '(unset)'}; MNIST cache {cache} "
+        f"({len(found['data']['cached_files'])} of {len(MNIST_FILES)} files)"
+    )
+    print(f"bundled model: {found['bundled_model']['default']}\n")
+    print(bundled.CARD.read_text(encoding="utf-8") if bundled.CARD.is_file() else "(no model card)")
+    return 0
+
+
+def needs_backend(args) -> bool:
+    return False

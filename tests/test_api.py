@@ -1,0 +1,138 @@
+"""The public Python API on real digits: paths, bytes, PIL images and arrays give the same answers; the
+probabilities are probabilities; predict_proba matches the CLI's accuracy; multi-digit numbers; the
+project's own one-line errors; and `import digitrec` starts no backend."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import digitrec
+from digitrec import bundled
+
+from helpers import black_on_white_png, number_image
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return digitrec.load()
+
+
+@pytest.fixture(scope="module")
+def photos(one_per_class, tmp_path_factory):
+    """One photo-like PNG per digit, as bytes and as a file."""
+    folder = tmp_path_factory.mktemp("api")
+    rng = np.random.default_rng(5)
+    out = []
+    for image, digit in one_per_class:
+        data = black_on_white_png(image, rng)
+        path = folder / f"digit-{digit}.png"
+        path.write_bytes(data)
+        out.append((path, data, digit))
+    return out
+
+
+def test_every_kind_of_input_gives_the_same_answer(rec, photos):
+    paths = [path for path, _, _ in photos]
+    expected = [digit for _, _, digit in photos]
+    by_path = rec.predict(paths)
+    by_str = rec.predict([str(p) for p in paths])
+    by_bytes = rec.predict([data for _, data, _ in photos])
+    pil_images = [Image.open(p) for p in paths]
+    by_pil = rec.predict(pil_images)
+    by_array = rec.predict([np.asarray(image) for image in pil_images])
+    for results in (by_path, by_str, by_bytes, by_pil, by_array):
+        assert [r.digit for r in results] == expected
+        np.testing.assert_allclose([r.probabilities for r in results], [r.probabilities for r in by_path], atol=1e-6)
+    assert [r.file for r in by_path] == [str(p) for p in paths]
+    assert by_bytes[0].file == "<bytes #0>" and by_array[3].file == "<array #3>"
+
+
+def test_a_single_input_needs_no_list_and_an_array_of_any_polarity_and_size_works(rec, one_per_class):
+    image, digit = one_per_class[7]
+    [mnist_format] = rec.predict(image)  # light ink on black, 28×28, as MNIST
+    big_dark_on_light = np.asarray(Image.fromarray(255 - image).resize((200, 200), Image.Resampling.BICUBIC))
+    [photo] = rec.predict(big_dark_on_light)
+    assert mnist_format.digit == photo.digit == digit
+
+
+def test_predictions_are_probabilities(rec, photos):
+    for result in rec.predict([data for _, data, _ in photos]):
+        assert len(result.probabilities) == 10 and sum(result.probabilities) == pytest.approx(1.0, abs=1e-5)
+        assert result.confidence == max(result.probabilities) == result.probabilities[result.digit]
+        assert [d for d, _ in result.top3] == list(np.argsort(result.probabilities)[::-1][:3])
+
+
+def test_predict_proba_on_mnist_test_matches_the_recorded_accuracy(rec, mnist):
+    probabilities = rec.predict_proba(mnist.x_test)
+    assert probabilities.shape == (10_000, 10)
+    errors = int((probabilities.argmax(1) != mnist.y_test).sum())
+    assert errors == json.loads(bundled.META.read_text())["mnist_test_errors"]
+    floats = rec.predict_proba((mnist.x_test[:50] / 255.0).astype(np.float32)[..., None])
+    np.testing.assert_allclose(floats, probabilities[:50], atol=1e-5)
+
+
+def test_files_of_many_images_answer_each_with_its_index(rec, mnist, tmp_path):
+    from digitrec.data.idx import write_idx
+
+    write_idx(tmp_path / "five.idx.gz", mnist.x_test[:5])
+    results = rec.predict(tmp_path / "five.idx.gz")
+    assert [r.index for r in results] == [0, 1, 2, 3, 4]
+    assert [r.digit for r in results] == list(rec.predict_proba(mnist.x_test[:5]).argmax(1))
+
+
+def test_read_number(rec, mnist):
+    rng = np.random.default_rng(11)
+    picks = [0, 1, 2, 3]  # 7, 2, 1, 0: surely read
+    number = rec.read_number(number_image(list(mnist.x_test[picks]), rng))
+    assert number.digits == "".join(str(d) for d in mnist.y_test[picks])
+    assert len(number.parts) == 4 and number.confidence == min(p.confidence for p in number.parts)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (b"not an image", "not an image file"),
+        ("/no/such/file.png", "no such file"),
+        (np.zeros((40, 40), np.uint8), "no ink found"),
+        (np.zeros((3, 3, 7)), "expected an image array"),
+        (12345, "cannot read a int"),
+    ],
+)
+def test_bad_input_raises_the_projects_one_line_errors(rec, bad, message):
+    with pytest.raises(digitrec.DataError, match=message) as error:
+        rec.predict([bad])
+    assert "\n" not in str(error.value)
+
+
+def test_predict_proba_refuses_what_is_not_mnist_format(rec):
+    with pytest.raises(digitrec.DataError, match="expected uint8 images"):
+        rec.predict_proba(np.zeros((2, 32, 32), np.uint8))
+
+
+def test_a_missing_model_is_a_model_error():
+    with pytest.raises(digitrec.ModelError, match="no such"):
+        digitrec.load("no-such-run")
+
+
+def test_importing_and_loading_the_bundled_model_start_no_tensorflow():
+    script = (
+        "import sys, digitrec; rec = digitrec.load(); rec.predict_proba(__import__('numpy').zeros((1, 28, 28), "
+        "'uint8')); print(sorted(m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_api_is_documented_and_small():
+    assert set(digitrec.__all__) >= {"load", "train", "evaluate", "Prediction", "Recognizer", "DataError"}
+    for name in ("load", "train", "evaluate"):
+        assert getattr(digitrec, name).__doc__
+    with pytest.raises(AttributeError):
+        digitrec.no_such_thing  # noqa: B018
