@@ -38,7 +38,7 @@ BLANK = np.zeros((28, 28), np.uint8)
 def _prepare_one(source) -> tuple[np.ndarray, bool]:
     """One input through the predict path's preprocessing; a failure ("no ink found", …) is kept as such."""
     try:
-        return recognize.load_input(source, "input").images[0], True
+        return recognize.prepare_image(source, "input")[0], True
     except DigitrecError:
         return BLANK, False
 

@@ -11,7 +11,7 @@ import pytest
 from digitrec.data import load_dataset, parse_data_spec
 from digitrec.data.download import MNIST_FILES
 from digitrec.data.idx import write_idx
-from digitrec.data.sources import DataSpec, load_images_file, load_kaggle, load_mnist
+from digitrec.data.sources import DataSpec, iter_images_file, load_kaggle, load_mnist
 from digitrec.errors import DataError
 
 PIXELS = [f"pixel{i}" for i in range(784)]
@@ -154,27 +154,27 @@ def test_kaggle_dir_with_bad_train_file_names_it(tmp_path):
 def test_images_file_idx_flat_rows_are_reshaped(tmp_path):
     flat = np.arange(3 * 784, dtype=np.uint8).reshape(3, 784)
     write_idx(tmp_path / "flat.idx", flat)
-    images, labels = load_images_file(tmp_path / "flat.idx")
-    assert labels is None
-    np.testing.assert_array_equal(images, flat.reshape(3, 28, 28))
+    chunks = list(iter_images_file(tmp_path / "flat.idx", chunk=2))
+    assert [len(c) for c in chunks] == [2, 1]
+    np.testing.assert_array_equal(np.concatenate(chunks), flat.reshape(3, 28, 28))
 
 
 def test_images_file_idx_out_of_range(tmp_path):
     write_idx(tmp_path / "wide.idx", np.full((2, 28, 28), 300, dtype=np.int16))
     with pytest.raises(DataError, match="wide.idx: pixels must be integers 0–255"):
-        load_images_file(tmp_path / "wide.idx")
+        list(iter_images_file(tmp_path / "wide.idx"))
 
 
 def test_images_file_idx_wrong_shape(tmp_path):
     write_idx(tmp_path / "small.idx", np.zeros((2, 8, 8), dtype=np.uint8))
     with pytest.raises(DataError, match=r"small.idx: expected images of shape \(N, 28, 28\)"):
-        load_images_file(tmp_path / "small.idx")
+        list(iter_images_file(tmp_path / "small.idx"))
 
 
 def test_images_file_csv(tmp_path):
     directory = write_kaggle_dir(tmp_path)
-    images, labels = load_images_file(directory / "train.csv")
-    assert images.shape == (4, 28, 28) and labels.tolist() == [0, 1, 2, 3]
+    [images] = iter_images_file(directory / "train.csv")
+    assert images.shape == (4, 28, 28)
 
 
 # --- real data and the download cache -----------------------------------------------------------------

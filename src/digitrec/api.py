@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from digitrec import recognize
+from digitrec.engines import recognize
 from digitrec.errors import DataError
 from digitrec.recognize import Failure, Prediction, Source
 
@@ -49,7 +49,7 @@ class Recognizer:
         any size and polarity), IDX or Kaggle CSV paths (one answer per image inside, with its `index`).
         A single input may be given without a list. The first input that cannot be read raises `DataError`."""
         sources = [inputs] if isinstance(inputs, _ONE) else list(inputs)
-        results = recognize.recognize(sources, self.predictor, tta=tta, min_confidence=min_confidence)
+        results = recognize(sources, self.predictor, tta=tta, min_confidence=min_confidence)
         return [_answered(result) for result in results]
 
     def predict_proba(self, images: np.ndarray, *, tta: bool = False) -> np.ndarray:
@@ -62,7 +62,7 @@ class Recognizer:
         `.confidence` (of the least sure digit) and `.parts` (a Prediction per digit)."""
         if not isinstance(image, _ONE):
             raise DataError(f"read_number takes one image, got {type(image).__name__}")
-        (result,) = recognize.recognize([image], self.predictor, multi=True, tta=tta)
+        (result,) = recognize([image], self.predictor, multi=True, tta=tta)
         return _answered(result)
 
 

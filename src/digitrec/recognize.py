@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,7 +18,6 @@ import numpy as np
 from PIL import Image
 
 from digitrec import imaging
-from digitrec.data.sources import load_images_file
 from digitrec.data.streams import GZIP_MAGIC
 from digitrec.errors import DataError
 
@@ -75,62 +73,17 @@ class Failure:
     error: str
 
 
-@dataclass
-class _Input:
-    file: str
-    images: np.ndarray  # uint8 (n, 28, 28)
-    indexed: bool  # IDX/CSV: one answer per image; otherwise one answer for the whole input
-
-
-def recognize(
-    sources: Iterable[Source],
-    predictor: ProbabilityModel,
-    *,
-    multi: bool = False,
-    tta: bool = False,
-    min_confidence: float | None = None,
-) -> list[Prediction | Failure]:
-    """Answer every input, in order; an input that fails is a `Failure` in its place."""
-    inputs: list[_Input | Failure] = []
-    for position, source in enumerate(sources):
-        name = source_name(source, position)
-        try:
-            inputs.append(load_input(source, name, multi))
-        except DataError as exc:
-            message = str(exc) if str(exc).startswith(name) else f"{name}: {exc}"
-            log.debug("failed: %s", message)
-            inputs.append(Failure(name, message))
-    loaded = [item for item in inputs if isinstance(item, _Input)]
-    probabilities = (
-        predictor.predict_proba(np.concatenate([item.images for item in loaded]), tta=tta)
-        if loaded
-        else np.zeros((0, 10), np.float32)
-    )
-    offsets = np.cumsum([0] + [len(item.images) for item in loaded])
-    results: list[Prediction | Failure] = []
-    position = 0
-    for item in inputs:
-        if isinstance(item, Failure):
-            results.append(item)
-            continue
-        probs = probabilities[offsets[position] : offsets[position + 1]]
-        position += 1
-        results.extend(answers(item, probs, multi, min_confidence))
-    return results
-
-
 def read_image(source: Source, predictor: ProbabilityModel, name: str | None = None, tta: bool = False) -> Prediction:
     """One digit in one image (file, bytes, PIL image or array of any size) → its `Prediction`;
     `DataError` naming the input when it cannot be read."""
     name = name or source_name(source, 0)
-    item = load_input(source, name, multi=False)
-    return answers(item, predictor.predict_proba(item.images, tta=tta), False, None)[0]
+    return answers(name, predictor.predict_proba(prepare_image(source, name), tta=tta))[0]
 
 
 def read_mnist(images: np.ndarray, predictor: ProbabilityModel, name: str, tta: bool = False) -> list[Prediction]:
     """Digits already in MNIST format (uint8 (N, 28, 28), light ink on black) → one `Prediction` each."""
-    item = _Input(name, images, indexed=len(images) > 1)
-    return answers(item, predictor.predict_proba(images, tta=tta), False, None)
+    probabilities = predictor.predict_proba(images, tta=tta)
+    return answers(name, probabilities, first_index=0 if len(images) > 1 else None)
 
 
 def source_name(source: Source, position: int) -> str:
@@ -160,11 +113,9 @@ def file_kind(path: Path) -> str:
     return "image"
 
 
-def load_input(source: Source, name: str, multi: bool = False) -> _Input:
-    """Any input → its MNIST-format images; a file of many images (IDX, CSV) is indexed."""
-    if isinstance(source, (str, os.PathLike)) and file_kind(Path(source)) != "image":
-        images, _ = load_images_file(source)
-        return _Input(name, images, indexed=True)
+def prepare_image(source: Source, name: str, multi: bool = False) -> np.ndarray:
+    """One user image (path, bytes, PIL image or array of any size) → MNIST-format uint8 (k, 28, 28): one
+    digit, or with `multi` each digit of a number left to right. `DataError` naming `name` if unreadable."""
     if isinstance(source, (str, os.PathLike, bytes, bytearray)):
         image: Image.Image | np.ndarray = imaging.load_image(source, name=name)
     elif isinstance(source, (Image.Image, np.ndarray)):
@@ -175,15 +126,31 @@ def load_input(source: Source, name: str, multi: bool = False) -> _Input:
         digits = imaging.segment_digits(image) if multi else [imaging.to_mnist(image)]
     except DataError as exc:
         raise DataError(f"{name}: {exc}") from None
-    return _Input(name, np.stack(digits), indexed=False)
+    return np.stack(digits)
 
 
-def answers(item: _Input, probabilities: np.ndarray, multi: bool, min_confidence: float | None) -> list[Prediction]:
-    if item.indexed:
-        return [_answer(item.file, p, min_confidence, index=i) for i, p in enumerate(probabilities)]
+def failure(name: str, error: DataError) -> Failure:
+    """A failed input, its message starting with its name."""
+    message = str(error) if str(error).startswith(name) else f"{name}: {error}"
+    log.debug("failed: %s", message)
+    return Failure(name, message)
+
+
+def answers(
+    file: str,
+    probabilities: np.ndarray,
+    *,
+    first_index: int | None = None,
+    multi: bool = False,
+    min_confidence: float | None = None,
+) -> list[Prediction]:
+    """Predictions from a model's probabilities: one per image of a multi-image file (IDX/CSV: images
+    from `first_index` on), or one for a user image (with `multi`, one number of several digits)."""
+    if first_index is not None:
+        return [_answer(file, p, min_confidence, index=first_index + i) for i, p in enumerate(probabilities)]
     if multi:
-        return [_answer_number(item.file, probabilities, min_confidence)]
-    return [_answer(item.file, probabilities[0], min_confidence)]
+        return [_answer_number(file, probabilities, min_confidence)]
+    return [_answer(file, probabilities[0], min_confidence)]
 
 
 def _answer(file: str, probabilities: np.ndarray, min_confidence: float | None, index: int | None = None) -> Prediction:

@@ -7,7 +7,6 @@ Exit codes: 0 success, 1 bad data/model/run (DigitrecError), 2 usage error (argp
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import logging
 import os
@@ -16,6 +15,7 @@ import sys
 
 from digitrec._version import __version__
 from digitrec.errors import DigitrecError
+from digitrec.quiet import stderr_silenced
 
 # Subcommands are the `*_cmd` modules of this package, listed in --help in this order (others after).
 ORDER = ("train", "evaluate", "submit", "predict", "serve", "export", "info")
@@ -31,26 +31,13 @@ def _quiet_backend() -> None:
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 
-@contextlib.contextmanager
-def _stderr_silenced():
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _start_backend_quietly() -> None:
     """Start TensorFlow with stderr closed: its C++ start-up lines ("Could not find cuda drivers",
     "failed call to cuInit: ... ERROR") look like failures to a CLI user on a CPU machine, and TF 2.21
     prints them before TF_CPP_MIN_LOG_LEVEL takes effect. Python errors still surface (raised, not printed)."""
     if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         return
-    with _stderr_silenced():
+    with stderr_silenced():
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # device discovery is where the CUDA probing happens

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from typing import Any
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -27,7 +28,7 @@ def run(args) -> int:
     from digitrec.provenance import versions
 
     cache = cache_dir() / "mnist"
-    found = {
+    found: dict[str, Any] = {
         "versions": versions("onnxruntime", "fastapi", "uvicorn", "pillow", "scipy", "scikit-learn", "pandas"),
         "data": {
             "DIGITREC_DATA": os.environ.get(ENV_VAR),

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import sys
 
-from digitrec.cli._options import add_model_option, add_tta_option, model_needs_backend, probability
+from digitrec.cli._options import add_model_option, add_tta_option, model_needs_backend, positive_int, probability
+from digitrec.cli._output import CsvWriter, JsonWriter, Progress, TableWriter
 
 EPILOG = """\
 inputs: image files (PNG, JPEG, BMP, GIF, WebP, TIFF; any size, dark ink on light paper or the reverse)
@@ -20,7 +19,9 @@ given, and with --multi "digits" and "parts" instead of "digit" and "top3"; --cs
 file,index,digit,confidence,second,second_confidence,third,third_confidence,uncertain
 (with --multi: file,index,digits,confidence,digit_confidences,uncertain).
 A file that cannot be read is reported on stderr, one line each, never on stdout, so stdout always parses;
-the other files are still answered and the exit code is 1. Answers below --min-confidence are flagged
+the other files are still answered and the exit code is 1 (an IDX/CSV file failing part-way keeps the
+answers before the failure). Answers are printed as they come, so inputs of any size stream in constant
+memory; --progress (default on a terminal) shows images/s on stderr. Answers below --min-confidence are flagged
 ("?" in the table), not dropped, and do not change the exit code.
 """
 
@@ -47,91 +48,75 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--multi", action="store_true", help="image files hold several digits side by side: read them as one number"
     )
     add_tta_option(parser)
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="show progress and images/s on stderr (default: when stderr is a terminal)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="local (default): stream through one model here; ray: spread over a Ray cluster (the [distributed] extra)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=2,
+        metavar="N",
+        help="--engine ray: N model actors, one CPU and one ONNX Runtime thread each (default 2)",
+    )
+    parser.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="--engine ray: join the Ray cluster at ADDR (e.g. 10.0.0.5:6379 or auto); default: start a local one",
+    )
     return parser
 
 
 def run(args) -> int:
-    from digitrec.inference import load_predictor
-    from digitrec.recognize import Failure, recognize
+    from digitrec.recognize import Failure
 
-    predictor = load_predictor(args.model)
-    results = recognize(args.files, predictor, multi=args.multi, tta=args.tta, min_confidence=args.min_confidence)
-    answers = [r for r in results if not isinstance(r, Failure)]
-    failures = [r for r in results if isinstance(r, Failure)]
-    for failure in failures:
-        print(f"digitrec: error: {failure.error}", file=sys.stderr)
+    if args.engine == "ray":
+        from digitrec.engines.ray import iter_recognize_ray
+
+        results = iter_recognize_ray(
+            args.files,
+            args.model,
+            workers=args.workers,
+            address=args.address,
+            multi=args.multi,
+            tta=args.tta,
+            min_confidence=args.min_confidence,
+        )
+    else:
+        from digitrec.engines import iter_recognize
+        from digitrec.inference import load_predictor
+
+        results = iter_recognize(
+            args.files, load_predictor(args.model), multi=args.multi, tta=args.tta, min_confidence=args.min_confidence
+        )
     if args.json:
-        for answer in answers:
-            print(json.dumps(answer.to_dict()))
+        writer: JsonWriter | CsvWriter | TableWriter = JsonWriter(sys.stdout)
     elif args.csv:
-        write_csv(answers, sys.stdout, multi=args.multi)
-    elif answers:
-        print(format_table(answers))
+        writer = CsvWriter(sys.stdout, args.multi)
+    else:
+        writer = TableWriter(sys.stdout, args.files, args.multi)
+    progress = Progress(True if args.progress else None)
+    failures = 0
+    for result in results:
+        if isinstance(result, Failure):
+            failures += 1
+            progress.clear()
+            print(f"digitrec: error: {result.error}", file=sys.stderr, flush=True)
+        else:
+            writer.write(result)
+            progress.add()
+    sys.stdout.flush()
+    progress.done()
     return 1 if failures else 0
 
 
-def _label(answer) -> str:
-    return answer.file if answer.index is None else f"{answer.file}[{answer.index}]"
-
-
-def _read(answer) -> str:
-    return (answer.digits if answer.digits is not None else str(answer.digit)) + ("?" if answer.uncertain else "")
-
-
-def _details(answer) -> str:
-    if answer.digits is not None:
-        return "per digit: " + " ".join(f"{part.confidence:.3f}" for part in answer.parts)
-    return ", ".join(f"{digit} {p:.3f}" for digit, p in answer.top3)
-
-
-def format_table(answers) -> str:
-    rows = [("FILE", "DIGIT", "CONFIDENCE", "TOP-3")]
-    rows += [(_label(a), _read(a), f"{a.confidence:.3f}", _details(a)) for a in answers]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths)) + "  " + row[3] for row in rows
-    )
-
-
-def write_csv(answers, stream, multi: bool = False) -> None:
-    """Single digits: file,index,digit,confidence,second,second_confidence,third,third_confidence,uncertain.
-    With --multi: file,index,digits,confidence,digit_confidences,uncertain (a single digit is a 1-digit
-    number there). Empty cells: no index (a plain image file), no --min-confidence."""
-    writer = csv.writer(stream, lineterminator="\n")
-    flag = {None: "", True: "true", False: "false"}
-    if multi:
-        writer.writerow(["file", "index", "digits", "confidence", "digit_confidences", "uncertain"])
-        for a in answers:
-            parts = a.parts or [a]
-            writer.writerow(
-                [
-                    a.file,
-                    "" if a.index is None else a.index,
-                    a.digits or str(a.digit),
-                    f"{a.confidence:.6f}",
-                    " ".join(f"{p.confidence:.6f}" for p in parts),
-                    flag[a.uncertain],
-                ]
-            )
-        return
-    writer.writerow(
-        [
-            "file",
-            "index",
-            "digit",
-            "confidence",
-            "second",
-            "second_confidence",
-            "third",
-            "third_confidence",
-            "uncertain",
-        ]
-    )
-    for a in answers:
-        ranked = [cell for digit, p in a.top3[1:3] for cell in (digit, f"{p:.6f}")]
-        writer.writerow(
-            [a.file, "" if a.index is None else a.index, a.digit, f"{a.confidence:.6f}", *ranked, flag[a.uncertain]]
-        )
-
-
-needs_backend = model_needs_backend
+def needs_backend(args) -> bool:
+    """Only the local engine loads the model in this process (Ray workers load their own)."""
+    return args.engine == "local" and model_needs_backend(args)

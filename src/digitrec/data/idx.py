@@ -7,6 +7,7 @@ import hashlib
 import math
 import os
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -121,6 +122,32 @@ def read_idx(path: str | os.PathLike, max_bytes: int = MAX_PAYLOAD) -> np.ndarra
             more = "more than " if len(payload) > header.payload else ""
             raise _size_mismatch(path, header, f"{more}{header.size + len(payload)}")
     return _array(payload, header, path)
+
+
+def iter_idx(path: str | os.PathLike, chunk_items: int = 4096) -> Iterator[np.ndarray]:
+    """Read an IDX file (plain or gzip) `chunk_items` entries of its first axis at a time: memory follows
+    the chunk, whatever the file's length. The sizes are checked as in `read_idx` (a plain file before any
+    data is read; a compressed one as it ends), so the last chunk comes only from a file that is whole."""
+    path = Path(path)
+    with DataStream(path, "file") as stream:
+        _standard_checksum(path, stream.size)
+        header = read_header(stream)
+        if not stream.compressed and stream.size != header.size + header.payload:
+            raise _size_mismatch(path, header, str(stream.size))
+        item_bytes = math.prod(header.dims[1:]) * header.dtype.itemsize
+        count, done = header.dims[0], 0
+        if count and not item_bytes:
+            raise DataError(f"{path}: impossible IDX dimensions {'×'.join(map(str, header.dims))}")
+        while done < count:
+            take = min(chunk_items, count - done)
+            payload = stream.read_up_to(take * item_bytes)
+            if len(payload) != take * item_bytes:
+                raise _size_mismatch(path, header, str(header.size + done * item_bytes + len(payload)))
+            chunk_header = Header(header.dtype, (take, *header.dims[1:]), header.size)
+            done += take
+            if done == count and stream.read(1):
+                raise _size_mismatch(path, header, f"more than {header.size + header.payload}")
+            yield _array(payload, chunk_header, path)
 
 
 def _array(payload: bytes, header: Header, path: Path) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import numpy as np
 
 from digitrec.data.checks import check_images, check_labels
 from digitrec.data.download import ensure_mnist
-from digitrec.data.idx import read_idx
-from digitrec.data.kaggle import read_kaggle_csv
+from digitrec.data.idx import iter_idx, read_idx
+from digitrec.data.kaggle import CHUNK_ROWS as CSV_CHUNK_ROWS
+from digitrec.data.kaggle import iter_kaggle_csv, read_kaggle_csv
 from digitrec.errors import DataError
 
 ENV_VAR = "DIGITREC_DATA"
@@ -102,12 +104,14 @@ def load_dataset(spec: DataSpec | str | None, with_test: bool = True) -> Dataset
     return load_kaggle(spec.path, with_test=with_test)
 
 
-def load_images_file(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray | None]:
-    """Images (and labels if present) from one IDX or Kaggle CSV file, by content and name."""
+def iter_images_file(path: str | os.PathLike, chunk: int = 4096) -> Iterator[np.ndarray]:
+    """The images of one IDX or Kaggle CSV file (by name: .csv), uint8 (n, 28, 28), `chunk` at a time."""
     path = Path(path)
     if ".csv" in path.suffixes:
-        return read_kaggle_csv(path)
-    images = read_idx(path)
-    if images.ndim == 2 and images.shape[1] == 784:
-        images = images.reshape(-1, 28, 28)
-    return check_images(images, str(path)), None
+        for images, _ in iter_kaggle_csv(path, chunk_rows=min(chunk, CSV_CHUNK_ROWS)):
+            yield images
+        return
+    for part in iter_idx(path, chunk):
+        images = part.reshape(-1, 28, 28) if part.ndim == 2 and part.shape[1] == 784 else part
+        if len(images):
+            yield check_images(images, str(path))

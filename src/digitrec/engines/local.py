@@ -1,0 +1,80 @@
+"""The local engine: inputs of any number and size answered in order, in bounded memory. Large files are
+read in chunks (`jobs.py`); user images are prepared here and sent to the model in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from digitrec.engines.jobs import CHUNK, Chunk, UserImage, jobs
+from digitrec.errors import DataError
+from digitrec.recognize import Failure, Prediction, ProbabilityModel, Source, answers, failure, prepare_image
+
+BATCH = 256  # user images prepared before the model runs on all of them at once
+
+
+def iter_recognize(
+    sources: Iterable[Source],
+    predictor: ProbabilityModel,
+    *,
+    multi: bool = False,
+    tta: bool = False,
+    min_confidence: float | None = None,
+    chunk: int = CHUNK,
+) -> Iterator[Prediction | Failure]:
+    """Answer every input, in order; an input that fails is a `Failure` in its place (a file failing
+    part-way: its answers so far, then the failure)."""
+    pending: list[tuple[UserImage, np.ndarray] | Failure] = []
+
+    def flush() -> Iterator[Prediction | Failure]:
+        prepared = [item for item in pending if not isinstance(item, Failure)]
+        probabilities = (
+            predictor.predict_proba(np.concatenate([images for _, images in prepared]), tta=tta)
+            if prepared
+            else np.zeros((0, 10), np.float32)
+        )
+        start = 0
+        for item in pending:
+            if isinstance(item, Failure):
+                yield item
+                continue
+            job, images = item
+            yield from answers(
+                job.file, probabilities[start : start + len(images)], multi=multi, min_confidence=min_confidence
+            )
+            start += len(images)
+        pending.clear()
+
+    for job in jobs(sources, chunk):
+        if isinstance(job, Chunk):  # a chunk of a large file: answered at once
+            yield from flush()
+            yield from answers(
+                job.file,
+                predictor.predict_proba(job.images, tta=tta),
+                first_index=job.first_index,
+                min_confidence=min_confidence,
+            )
+            continue
+        if isinstance(job, Failure):
+            pending.append(job)
+        else:
+            try:
+                pending.append((job, prepare_image(job.source, job.file, multi)))
+            except DataError as exc:
+                pending.append(failure(job.file, exc))
+        if len(pending) >= BATCH:
+            yield from flush()
+    yield from flush()
+
+
+def recognize(
+    sources: Iterable[Source],
+    predictor: ProbabilityModel,
+    *,
+    multi: bool = False,
+    tta: bool = False,
+    min_confidence: float | None = None,
+) -> list[Prediction | Failure]:
+    """`iter_recognize`, collected."""
+    return list(iter_recognize(sources, predictor, multi=multi, tta=tta, min_confidence=min_confidence))

@@ -1,0 +1,159 @@
+"""The Ray engine: the local engine's work (`jobs.py`) spread over a Ray cluster with Ray Data.
+
+The driver reads the inputs as the local engine does (same checks, same chunks, same failures) and ships
+each piece as bytes: a chunk of an IDX/CSV file as its pixels, a user image as its file's bytes (so the
+workers need no shared file system). `map_batches` runs them on a pool of actors, each loading the model
+once and running ONNX Runtime on one thread; preparing user images happens there too. The driver turns
+the probabilities into answers with `recognize.answers`, in input order: output is identical to the local
+engine's.
+
+Without `address` a Ray instance starts on this machine, bound to 127.0.0.1 only (Ray would otherwise
+advertise and listen on the machine's external address); with one, the workers of that cluster are used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from itertools import islice
+from typing import Any
+
+import numpy as np
+
+from digitrec.engines.jobs import Chunk, UserImage, jobs
+from digitrec.errors import ConfigError, DataError
+from digitrec.fileio import read_capped
+from digitrec.imaging.loading import MAX_FILE_BYTES
+from digitrec.quiet import stderr_silenced
+from digitrec.recognize import Failure, Prediction, Source, answers, failure, prepare_image
+
+WINDOW = 128  # pieces per Ray Data job (one actor pool each): up to 128 × 4096 images, ~400 MB in flight
+
+
+class _ModelActor:
+    """One model per actor; called on batches of pieces, returns probabilities or an error per piece."""
+
+    def __init__(self, model: str | None, multi: bool, tta: bool):
+        from digitrec.inference import load_predictor  # noqa: PLC0415 (runs on a Ray worker)
+
+        self.predictor = load_predictor(model, threads=1)
+        self.multi, self.tta = multi, tta
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        probabilities, errors = [], []
+        for kind, payload, name in zip(batch["kind"], batch["payload"], batch["file"]):
+            try:
+                if kind == "pixels":
+                    images = np.frombuffer(payload, np.uint8).reshape(-1, 28, 28)
+                else:
+                    images = prepare_image(bytes(payload), str(name), self.multi)
+                probabilities.append(self.predictor.predict_proba(images, tta=self.tta).tobytes())
+                errors.append("")
+            except DataError as exc:
+                probabilities.append(b"")
+                errors.append(failure(str(name), exc).error)
+        return {
+            "seq": batch["seq"],
+            "probabilities": np.array(probabilities, dtype=object),
+            "error": np.array(errors, dtype=object),
+        }
+
+
+def _start(address: str | None, workers: int, temp_dir: str | None) -> tuple[Any, bool]:
+    """Ray, imported and initialised; whether this call started it (and must shut it down)."""
+    if address is None:
+        # Read by Ray when imported: a single-machine Ray binds and advertises 127.0.0.1 only.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        import ray  # noqa: PLC0415 (the [distributed] extra)
+    except ImportError:
+        raise ConfigError("--engine ray needs Ray: pip install 'digitrec[distributed]'") from None
+    if ray.is_initialized():
+        return ray, False
+    options: dict[str, Any] = {"include_dashboard": False, "configure_logging": False, "log_to_driver": False}
+    if address is None:
+        options.update(num_cpus=workers, _node_ip_address="127.0.0.1", _temp_dir=temp_dir)
+    else:
+        options["address"] = address
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")  # the C++ core's warnings are not digitrec's output
+    try:
+        with stderr_silenced():  # its start-up notices ("Token authentication is enabled …") neither
+            ray.init(**options)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ConfigError(f"cannot start or join Ray ({address or 'local'}): {str(exc).splitlines()[0]}") from None
+    context = ray.data.DataContext.get_current()  # importing ray.data configures its loggers: quiet them after
+    for name in ("ray", "ray.data"):  # Ray's progress and deprecation chatter is not digitrec's output
+        logging.getLogger(name).setLevel(logging.ERROR)
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    return ray, True
+
+
+def _piece(seq: int, job: Chunk | UserImage) -> dict[str, Any]:
+    if isinstance(job, Chunk):
+        return {"seq": seq, "kind": "pixels", "payload": job.images.tobytes(), "file": job.file}
+    source = job.source
+    if isinstance(source, (str, os.PathLike)):
+        payload = read_capped(source, MAX_FILE_BYTES, "image file")
+    elif isinstance(source, (bytes, bytearray)):
+        payload = bytes(source)
+    else:
+        raise DataError(f"{job.file}: the Ray engine reads image files and bytes, not a {type(source).__name__}")
+    return {"seq": seq, "kind": "image", "payload": payload, "file": job.file}
+
+
+def iter_recognize_ray(
+    sources: Iterable[Source],
+    model: str | None = None,
+    *,
+    workers: int = 2,
+    address: str | None = None,
+    multi: bool = False,
+    tta: bool = False,
+    min_confidence: float | None = None,
+    temp_dir: str | None = None,
+    window: int = WINDOW,
+) -> Iterator[Prediction | Failure]:
+    """`digitrec.engines.iter_recognize`, on Ray: the same answers in the same order."""
+    ray, started = _start(address, workers, temp_dir)
+    try:
+        pending = iter(jobs(sources))
+        while batch := list(islice(pending, window)):
+            pieces: list[dict[str, Any]] = []
+            for seq, job in enumerate(batch):
+                if isinstance(job, Failure):
+                    continue
+                try:
+                    pieces.append(_piece(seq, job))
+                except DataError as exc:
+                    batch[seq] = failure(job.file, exc)
+            done = {}
+            if pieces:
+                dataset = ray.data.from_items(pieces).map_batches(
+                    _ModelActor,
+                    fn_constructor_kwargs={"model": model, "multi": multi, "tta": tta},
+                    batch_size=1,
+                    batch_format="numpy",
+                    compute=ray.data.ActorPoolStrategy(size=min(workers, len(pieces))),
+                    num_cpus=1,
+                )
+                done = {int(row["seq"]): row for row in dataset.iter_rows()}
+            yield from _answered(batch, done, multi, min_confidence)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _answered(batch: list, done: dict, multi: bool, min_confidence: float | None) -> Iterator[Prediction | Failure]:
+    for seq, job in enumerate(batch):
+        if isinstance(job, Failure):
+            yield job
+            continue
+        row = done[seq]
+        if row["error"]:
+            yield Failure(job.file, str(row["error"]))
+            continue
+        probabilities = np.frombuffer(row["probabilities"], np.float32).reshape(-1, 10)
+        first = job.first_index if isinstance(job, Chunk) else None
+        yield from answers(job.file, probabilities, first_index=first, multi=multi, min_confidence=min_confidence)

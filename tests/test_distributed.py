@@ -1,0 +1,130 @@
+"""Scale-out on one machine, loopback only: the Ray engine answers exactly like the local engine (order,
+format, exit code), on a local Ray and on a 2-node mini-cluster, and nothing listens or connects beyond
+127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import black_on_white_png, digitrec
+
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before Ray is imported: a loopback-only Ray here
+ray = pytest.importorskip("ray", reason="the [distributed] extra is not installed")
+
+
+@pytest.fixture(scope="module")
+def inputs(mnist, tmp_path_factory) -> list[str]:
+    from digitrec.data.idx import write_idx
+
+    folder = tmp_path_factory.mktemp("inputs")
+    rng = np.random.default_rng(2)
+    for i in range(3):
+        (folder / f"digit-{i}.png").write_bytes(black_on_white_png(mnist.x_test[20 + i], rng))
+    write_idx(folder / "many.idx.gz", mnist.x_test[:5000])
+    pd.DataFrame(mnist.x_test[5000:5300].reshape(300, -1), columns=[f"pixel{i}" for i in range(784)]).to_csv(
+        folder / "some.csv", index=False
+    )
+    (folder / "bad.png").write_bytes(b"not an image")
+    names = ["digit-0.png", "many.idx.gz", "bad.png", "digit-1.png", "some.csv", "missing.png", "digit-2.png"]
+    return [str(folder / name) for name in names]
+
+
+@pytest.fixture
+def ray_tmp():
+    """Ray's temporary directory: short, since its Unix socket paths must fit in 107 bytes."""
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="rt-", dir="/tmp")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+LOOPBACK = re.compile(r"^(127\.0\.0\.1|\[::ffff:127\.0\.0\.1\]|\[::1\]):\d+$")
+
+
+def ray_sockets() -> tuple[int, list[str]]:
+    """How many TCP sockets Ray's processes have (listening or connected), and those on anything but the
+    loopback address."""
+    out = subprocess.run(["ss", "-tanpH"], capture_output=True, text=True, check=True).stdout
+    seen, wrong = 0, []
+    for line in out.splitlines():
+        if not re.search(r'"(raylet|gcs_server|ray::[^"]*)"', line):
+            continue
+        seen += 1
+        state, _, _, local, peer = line.split()[:5]
+        if not LOOPBACK.match(local) or (state != "LISTEN" and not LOOPBACK.match(peer)):
+            wrong.append(line)
+    return seen, wrong
+
+
+@pytest.mark.parametrize("output", ["--json", "--csv"])
+def test_the_ray_engine_answers_exactly_like_the_local_engine(inputs, ray_tmp, output):
+    local = digitrec("predict", output, *inputs)
+    distributed = digitrec(
+        "predict", output, "--engine", "ray", "--workers", "2", *inputs, env={**os.environ, "RAY_TMPDIR": ray_tmp}
+    )
+    assert local.returncode == distributed.returncode == 1  # bad.png and missing.png
+    assert distributed.stdout == local.stdout
+    assert len(local.stdout.splitlines()) == 3 + 5000 + 300 + (1 if output == "--csv" else 0)
+    errors = [line for line in distributed.stderr.splitlines() if line.startswith("digitrec: error:")]
+    assert errors == [line for line in local.stderr.splitlines() if line.startswith("digitrec: error:")]
+    assert len(errors) == 2
+
+
+def test_a_two_node_mini_cluster_answers_like_the_local_engine(inputs, ray_tmp, predictor):
+    from ray.cluster_utils import Cluster
+
+    from digitrec.engines import recognize
+    from digitrec.engines.ray import iter_recognize_ray
+
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 1,
+            "node_ip_address": "127.0.0.1",
+            "include_dashboard": False,
+            "temp_dir": ray_tmp,
+        },
+    )
+    try:
+        cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
+        ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+        assert len([node for node in ray.nodes() if node["Alive"]]) == 2
+        assert {node["NodeManagerAddress"] for node in ray.nodes()} == {"127.0.0.1"}
+        distributed = list(iter_recognize_ray(inputs, None, workers=2, address=cluster.address))
+        seen, wrong = ray_sockets()
+        assert seen >= 4 and wrong == []  # GCS, two raylets, workers: all on 127.0.0.1
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+    local = recognize(inputs, predictor)
+    assert [getattr(r, "to_dict", lambda r=r: r)() for r in distributed] == [
+        getattr(r, "to_dict", lambda r=r: r)() for r in local
+    ]
+
+
+def test_the_ray_engine_refuses_what_it_cannot_ship():
+    from digitrec.engines.jobs import UserImage
+    from digitrec.engines.ray import _piece
+    from digitrec.errors import DataError
+
+    with pytest.raises(DataError, match="reads image files and bytes"):
+        _piece(0, UserImage("<array #0>", np.zeros((28, 28), np.uint8)))
+
+
+def test_without_ray_the_engine_says_how_to_get_it(tmp_path):
+    script = (
+        "import sys; sys.modules['ray'] = None\n"
+        "from digitrec.cli import main\n"
+        f"sys.exit(main(['predict', '--engine', 'ray', {str(tmp_path / 'x.png')!r}]))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "pip install 'digitrec[distributed]'" in result.stderr

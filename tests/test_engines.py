@@ -1,0 +1,71 @@
+"""The local engine: inputs of every kind answered in order, large files chunk by chunk (memory follows the
+chunk), a file failing part-way keeps the answers before its failure."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+
+from digitrec.data.idx import write_idx
+from digitrec.engines import iter_recognize
+from digitrec.recognize import Failure
+
+
+class Recording:
+    """A fake model: digit = the image's top-left pixel % 10, certain; records every batch's size."""
+
+    name = "recording"
+
+    def __init__(self):
+        self.batches: list[int] = []
+
+    def predict_proba(self, images, tta=False):
+        self.batches.append(len(images))
+        return np.eye(10, dtype=np.float32)[np.asarray(images)[:, 0, 0] % 10]
+
+
+def numbered(count: int) -> np.ndarray:
+    """Noise images (incompressible, unlike blank ones, which the gzip ratio cap refuses) whose top-left
+    pixel numbers them."""
+    images = np.random.default_rng(0).integers(0, 256, (count, 28, 28), dtype=np.uint8)
+    images[:, 0, 0] = np.arange(count) % 256
+    return images
+
+
+def test_a_large_file_is_answered_chunk_by_chunk_in_order(tmp_path):
+    write_idx(tmp_path / "big.idx.gz", numbered(10_000))
+    model = Recording()
+    results = iter_recognize([tmp_path / "big.idx.gz"], model, chunk=4096)
+    first = next(results)
+    assert model.batches == [4096]  # the first answer comes after one chunk, not after the whole file
+    rest = list(results)
+    assert model.batches == [4096, 4096, 1808]
+    answers = [first, *rest]
+    assert [a.index for a in answers] == list(range(10_000))
+    assert [a.digit for a in answers] == [(i % 256) % 10 for i in range(10_000)]
+
+
+def test_a_file_failing_part_way_keeps_its_earlier_answers(tmp_path):
+    data = gzip.compress(gzip.decompress(_idx_bytes(tmp_path, numbered(6000)))[:-10])  # cut short
+    (tmp_path / "cut.idx.gz").write_bytes(data)
+    results = list(iter_recognize([tmp_path / "cut.idx.gz", tmp_path / "whole.idx.gz"], Recording(), chunk=4096))
+    cut = [r for r in results if getattr(r, "file", "").endswith("cut.idx.gz")]
+    assert len(cut) == 4097 and isinstance(cut[-1], Failure) and "but the file has" in cut[-1].error
+    assert [r.index for r in results if r.file.endswith("whole.idx.gz")] == list(range(6000))
+
+
+def _idx_bytes(tmp_path, images) -> bytes:
+    write_idx(tmp_path / "whole.idx.gz", images)
+    return (tmp_path / "whole.idx.gz").read_bytes()
+
+
+@pytest.mark.parametrize("count", [1, 255, 256, 257, 600])
+def test_user_images_are_batched_and_answered_in_order(count):
+    model = Recording()
+    images = [np.pad(np.full((10, 4), 200, np.uint8), 20) for _ in range(count)]
+    results = list(iter_recognize([*images, b"junk"], model))
+    assert len(results) == count + 1 and isinstance(results[-1], Failure)
+    assert all(size <= 256 for size in model.batches) and sum(model.batches) == count
+    assert [r.file for r in results[:-1]] == [f"<array #{i}>" for i in range(count)]
