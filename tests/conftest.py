@@ -27,6 +27,7 @@ SLOW_MODULES = {
     "test_distributed",
     "test_notebook",
     "test_api_train",
+    "test_jax_backend",
 }
 
 

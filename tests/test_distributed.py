@@ -128,3 +128,38 @@ def test_without_ray_the_engine_says_how_to_get_it(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and "pip install 'digitrec[distributed]'" in result.stderr
+
+
+def test_mirrored_training_over_two_cpu_devices(shared_data, mnist, tmp_path):
+    """MirroredStrategy over 2 logical CPU devices: the same run directory, the strategy in config.json,
+    a model that learned; resuming a finished run says so (the strategy is read back)."""
+    import json
+
+    from digitrec.inference import load_predictor
+
+    run = tmp_path / "mirrored"
+    result = digitrec(
+        "train",
+        "--data",
+        f"mnist:{shared_data / 'mnist'}",
+        "--preset",
+        "fast",
+        "--epochs",
+        "2",
+        "--limit",
+        "3000",
+        "--distribute",
+        "mirrored",
+        "--devices",
+        "2",
+        "--out",
+        str(run),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((run / "config.json").read_text())
+    assert config["distribute"] == {"strategy": "mirrored", "devices": 2}
+    assert [int(r["epoch"]) for r in __import__("csv").DictReader((run / "history.csv").open())] == [1, 2]
+    accuracy = (load_predictor(run).predict_proba(mnist.x_test[:1000]).argmax(1) == mnist.y_test[:1000]).mean()
+    assert accuracy > 0.8
+    again = digitrec("train", "--resume", str(run))
+    assert again.returncode == 1 and "already finished" in again.stderr

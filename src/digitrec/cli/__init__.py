@@ -32,10 +32,13 @@ def _quiet_backend() -> None:
 
 
 def _start_backend_quietly() -> None:
-    """Start TensorFlow with stderr closed: its C++ start-up lines ("Could not find cuda drivers",
-    "failed call to cuInit: ... ERROR") look like failures to a CLI user on a CPU machine, and TF 2.21
-    prints them before TF_CPP_MIN_LOG_LEVEL takes effect. Python errors still surface (raised, not printed)."""
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    """Start the Keras backend with its start-up noise kept off stderr: TensorFlow's C++ lines ("Could
+    not find cuda drivers", "failed call to cuInit: ... ERROR") and JAX's "Unable to initialize backend
+    'tpu'" look like failures to a CLI user on a CPU machine. Python errors still surface (raised)."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend == "jax":
+        logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
+    if backend != "tensorflow":
         return
     with stderr_silenced():
         import tensorflow as tf

@@ -36,6 +36,20 @@ def add_parser(sub) -> argparse.ArgumentParser:
         metavar="K",
         help="train K members with seeds seed…seed+K-1; predictions average them",
     )
+    parser.add_argument(
+        "--distribute",
+        choices=("none", "mirrored", "multiworker"),
+        default="none",
+        help="mirrored: one model over several devices of this machine (GPUs, else CPU devices); "
+        "multiworker: over several processes or machines, configured by TF_CONFIG (README, "
+        "'Scaling out')",
+    )
+    parser.add_argument(
+        "--devices",
+        type=positive_int,
+        metavar="N",
+        help="--distribute mirrored: how many devices (default: every GPU, else 2 CPU devices)",
+    )
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", metavar="RUN_DIR", help="new run directory")
     target.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last finished epoch")
@@ -53,6 +67,7 @@ def _recipe_name(text: str) -> str:
 def run(args) -> int:
     from digitrec import recipes, training
     from digitrec.data import load_dataset
+    from digitrec.training.distribute import Distribution
 
     if args.resume:
         training.resume(args.resume, load_dataset(args.data, with_test=False) if args.data else None)
@@ -60,7 +75,10 @@ def run(args) -> int:
         return 0
     overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v}
     recipe = recipes.get(args.preset).replace(**overrides)
+    distribution = Distribution(args.distribute, args.devices)
     data = load_dataset(args.data, with_test=False)
-    training.train(recipe, data, args.out, seed=args.seed, limit=args.limit, members=args.ensemble)
+    training.train(
+        recipe, data, args.out, seed=args.seed, limit=args.limit, members=args.ensemble, distribution=distribution
+    )
     print(f"trained {args.out}")
     return 0

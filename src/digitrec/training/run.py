@@ -29,6 +29,7 @@ from digitrec.recipes import Recipe
 from digitrec.rundir import CHECKPOINT, MODEL, Run
 from digitrec.training.build import build_model
 from digitrec.training.callbacks import ResumableAnnealer, RunCheckpoint
+from digitrec.training.distribute import Distribution, scope
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ def train(
     seed: int = 0,
     limit: int | None = None,
     members: int = 1,
+    distribution: Distribution | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | None = None,
 ) -> Run:
@@ -48,6 +50,7 @@ def train(
 
     `seed` drives the split, initialisation, shuffling and augmentation. With `members` > 1 the run is an
     ensemble: members with seeds seed, seed+1, … on one shared split, their predictions averaged.
+    `distribution` spreads each model over several devices (`digitrec.training.distribute`).
     """
     run = Run(run_dir)
     if run.exists():
@@ -66,6 +69,7 @@ def train(
             "train_images": len(split.x_train),
             "val_images": len(split.x_val),
             **({"ensemble": members} if members > 1 else {}),
+            **({"distribute": distribution.to_dict()} if distribution and distribution.strategy != "none" else {}),
             "versions": versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
@@ -117,24 +121,8 @@ def _fit(
     if (len(split.x_train), len(split.x_val)) != (config.get("train_images"), config.get("val_images")):
         raise ModelError(f"{run.path}: the data ({_spec_text(data)}) is not what the run was trained on")
     steps = math.ceil(len(split.x_train) / recipe.batch_size)
-    if state is None:  # new, or killed before its first epoch finished: start over from the config
-        run.reset()
-        keras.utils.set_random_seed(seed)
-        model, done = build_model(recipe, steps, seed), 0
-        log.info(
-            "training %s (%s, %d params) on %d images, validating on %d",
-            recipe.name,
-            recipe.model,
-            model.count_params(),
-            len(split.x_train),
-            len(split.x_val),
-        )
-    else:
-        done = state["epochs_done"]
-        run.trim_history(done)
-        model = _load_checkpoint(run)
-        log.info("resuming %s at epoch %d of %d", run.path, done + 1, recipe.epochs)
-
+    with scope(Distribution.from_dict(config.get("distribute"))):
+        model, done = _model(run, recipe, steps, seed, state)
     annealer = None
     if recipe.schedule == "plateau":
         p = recipe.plateau
@@ -163,6 +151,26 @@ def _fit(
         _calibrate(run, model, split)
     with atomic_path(run.file(MODEL), suffix=".keras") as tmp:
         model.save(tmp)
+
+
+def _model(run: Run, recipe: Recipe, steps: int, seed: int, state: dict | None) -> tuple[keras.Model, int]:
+    """A new model, or the checkpoint of the last committed epoch, and the epochs it has done."""
+    if state is not None:
+        run.trim_history(state["epochs_done"])
+        log.info("resuming %s at epoch %d of %d", run.path, state["epochs_done"] + 1, recipe.epochs)
+        return _load_checkpoint(run), state["epochs_done"]
+    run.reset()  # new, or killed before its first epoch finished: start over from the config
+    keras.utils.set_random_seed(seed)
+    model = build_model(recipe, steps, seed)
+    log.info(
+        "training %s (%s, %d params) on %d steps of %d",
+        recipe.name,
+        recipe.model,
+        model.count_params(),
+        steps,
+        recipe.batch_size,
+    )
+    return model, 0
 
 
 def _calibrate(run: Run, model: keras.Model, split: prepare.Split) -> None:

@@ -1,0 +1,84 @@
+"""Training across devices: `mirrored` runs one model on several devices of this machine with
+TensorFlow's `MirroredStrategy` (Keras 3's `fit` works under it: the model is built and compiled in its
+scope and the batch size is the global one). GPUs are used when present; otherwise the CPU is split into
+N logical devices, which is how the tests run it. The choice is recorded in config.json and a resumed run
+uses it again."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from digitrec.errors import ConfigError
+from digitrec.provenance import keras_backend
+
+STRATEGIES = ("none", "mirrored", "multiworker")
+_STRATEGY_CACHE: dict[int | None, Any] = {}
+
+
+@dataclass(frozen=True)
+class Distribution:
+    strategy: str = "none"  # one of STRATEGIES
+    devices: int | None = None  # mirrored: the number of devices (default: every GPU, else 2 CPU devices)
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ConfigError(f"unknown distribution strategy {self.strategy!r}; known: {', '.join(STRATEGIES)}")
+        if self.devices is not None and (not isinstance(self.devices, int) or self.devices < 1):
+            raise ConfigError(f"devices must be a positive integer, got {self.devices!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Distribution:
+        if data is None:
+            return cls()
+        if not isinstance(data, dict) or set(data) - {"strategy", "devices"}:
+            raise ConfigError(f"invalid distribution in config.json: {data!r}")
+        return cls(**data)
+
+
+@contextlib.contextmanager
+def scope(distribution: Distribution) -> Iterator[Any]:
+    """The scope in which the model must be built (or loaded) and compiled; yields the strategy or None."""
+    if distribution.strategy == "none":
+        yield None
+        return
+    if distribution.strategy == "multiworker":
+        raise ConfigError("--distribute multiworker trains with its own loop (digitrec.training.multiworker)")
+    strategy = mirrored(distribution.devices)
+    with strategy.scope():
+        yield strategy
+
+
+def mirrored(devices: int | None) -> Any:
+    """One MirroredStrategy per process and device count: GPUs if there are any, else logical CPUs."""
+    if keras_backend() != "tensorflow":
+        raise ConfigError("--distribute mirrored needs the TensorFlow backend (KERAS_BACKEND=tensorflow)")
+    if devices in _STRATEGY_CACHE:
+        return _STRATEGY_CACHE[devices]
+    import tensorflow as tf  # noqa: PLC0415 (TensorFlow backend only)
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        count = devices or len(gpus)
+        if count > len(gpus):
+            raise ConfigError(f"--devices {count}: this machine has {len(gpus)} GPU(s)")
+        names = [f"/gpu:{i}" for i in range(count)]
+    else:
+        count = devices or 2
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        with contextlib.suppress(RuntimeError):  # the runtime already started here: use what it has
+            tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+        available = len(tf.config.list_logical_devices("CPU"))
+        if available < count:
+            raise ConfigError(
+                f"--devices {count}: TensorFlow already started with {available} CPU device(s); "
+                "choose the devices before anything else runs"
+            )
+        names = [f"/cpu:{i}" for i in range(count)]
+    _STRATEGY_CACHE[devices] = tf.distribute.MirroredStrategy(names)
+    return _STRATEGY_CACHE[devices]
