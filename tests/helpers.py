@@ -163,9 +163,12 @@ def number_image(digits: list[np.ndarray], rng: np.random.Generator) -> bytes:
     return encode(grey_image(0.85 - 0.75 * ink + rng.normal(0, 0.02, ink.shape)), "PNG")
 
 
-def run_measured(args: list[str], timeout: float = 60, memory_cap: int = 4 << 30, **kwargs) -> dict:
+def run_measured(
+    args: list[str], timeout: float = 60, memory_cap: int = 4 << 30, stdout_limit: int | None = None, **kwargs
+) -> dict:
     """Run a command under an address-space cap (TensorFlow alone maps ~3 GiB of address space) and a
-    time cap; return its exit code, output, wall seconds and peak RSS in MiB (of it and its children)."""
+    time cap; return its exit code, output, wall seconds and peak RSS in MiB (of it and its children).
+    With `stdout_limit`, only that many bytes of stdout are returned, and `stdout_lines` counts them all."""
     import os
     import resource
     import signal
@@ -192,9 +195,13 @@ def run_measured(args: list[str], timeout: float = 60, memory_cap: int = 4 << 30
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: out.read(1 << 20), b""))
+        out.seek(0)
+        stdout = out.read(-1 if stdout_limit is None else stdout_limit)
         return {
             "code": process.returncode,
-            "stdout": out.read().decode(errors="replace"),
+            "stdout": stdout.decode(errors="replace"),
+            "stdout_lines": lines,
             "stderr": err.read().decode(errors="replace"),
             "seconds": seconds,
             "peak_mib": usage.ru_maxrss / 1024,
