@@ -43,7 +43,7 @@ def _working_grey(image: Image.Image | np.ndarray) -> np.ndarray:
 def to_mnist(image: Image.Image | np.ndarray) -> np.ndarray:
     """One digit in an image → uint8 (28, 28) like MNIST; `DataError("no ink found")` if there is none."""
     ink = find_ink(_working_grey(image))
-    return fit_mnist(ink.values, ink.mask)
+    return fit_mnist(ink.values, ink.mask, halo=ink.halo)
 
 
 def segment_digits(image: Image.Image | np.ndarray) -> list[np.ndarray]:
@@ -56,5 +56,5 @@ def segment_digits(image: Image.Image | np.ndarray) -> list[np.ndarray]:
     digits = []
     for group in group_by_column(ink.kept):
         mask = np.isin(ink.labels, group)
-        digits.append(fit_mnist(ink.values, mask, exclude=ink.mask & ~mask))
+        digits.append(fit_mnist(ink.values, mask, exclude=ink.mask & ~mask, halo=ink.halo))
     return digits

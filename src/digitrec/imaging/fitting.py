@@ -7,7 +7,7 @@ import numpy as np
 from scipy import ndimage
 
 from digitrec.errors import DataError
-from digitrec.imaging.ink import dilate, max_filter, resize
+from digitrec.imaging.ink import dilate, max_filter, outline_length, resize
 
 MNIST_SIZE = 28
 MNIST_BOX = 20  # MNIST digits were scaled so their longest side is 20 px
@@ -17,10 +17,10 @@ MNIST_CENTRE = 14.0  # mean centre of mass (row and column) of the MNIST t10k di
 MNIST_STROKES = (1.15, 1.85, 3.2)
 
 
-def fit_mnist(values: np.ndarray, mask: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+def fit_mnist(values: np.ndarray, mask: np.ndarray, exclude: np.ndarray | None = None, halo: int = 1) -> np.ndarray:
     """Crop the ink of `mask` (plus its anti-aliased halo), thicken thin strokes, scale the longest side to
     20 px and paste into 28×28 so that the centre of mass lands where MNIST's does."""
-    region = dilate(mask, 1)
+    region = dilate(mask, halo)
     if exclude is not None:
         region &= ~exclude
     ink = np.where(region, values, 0.0).astype(np.float32)
@@ -62,6 +62,4 @@ def _normalise_strokes(ink: np.ndarray) -> np.ndarray:
 
 def _stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width of a shape: twice its area over its outline length."""
-    padded = np.pad(mask, 1)
-    outline = np.count_nonzero(padded[1:] != padded[:-1]) + np.count_nonzero(padded[:, 1:] != padded[:, :-1])
-    return 2.0 * np.count_nonzero(mask) / max(int(outline), 1)
+    return 2.0 * np.count_nonzero(mask) / max(outline_length(mask), 1)

@@ -22,6 +22,7 @@ _MIN_SNR = 5.0  # ...and by this many times the background noise
 _SPECK_FRACTION = 0.04  # components smaller than this share of the largest one are specks
 _PIECE_HEIGHT = 0.6  # segmenting: components shorter than this share of the tallest are pieces of a digit...
 _PIECE_GAP = 0.25  # ...joining the nearest digit within this share of the tallest height
+_MAX_HALO = 12  # working px: soft edges beyond this are background, not ink
 _MIN_DIGIT_EXTENT = 0.06  # the largest component must span this share of the working image
 
 
@@ -39,6 +40,7 @@ class Ink:
     mask: np.ndarray  # bool: pixels of the kept components
     labels: np.ndarray  # int32 component labels of the thresholded ink (0 = none)
     kept: dict[int, tuple]  # labels that are not specks → (top, left, bottom, right, area); ends exclusive
+    halo: int = 1  # how far (working px) anti-aliased edges reach beyond the thresholded strokes
 
 
 def find_ink(grey: np.ndarray) -> Ink:
@@ -69,8 +71,24 @@ def find_ink(grey: np.ndarray) -> Ink:
     core = float(np.percentile(residual[kept_mask], 75))
     floor = paper_level + 2.0 * noise
     values = np.clip((residual - floor) / max(core - floor, 1e-3), 0.0, 1.0)
-    values *= dilate(kept_mask, 1)
-    return Ink(values.astype(np.float32), kept_mask, labels, kept)
+    halo = _edge_width(values, kept_mask)
+    values *= dilate(kept_mask, halo)
+    return Ink(values.astype(np.float32), kept_mask, labels, kept, halo)
+
+
+def _edge_width(values: np.ndarray, mask: np.ndarray) -> int:
+    """How many pixels the ink's soft edges spread beyond the thresholded strokes: about 1 for a sharp
+    photo or scan at the working size, many for a blurred or upscaled low-resolution digit, whose grey
+    edges carry the strokes' true width."""
+    near = dilate(mask, _MAX_HALO) & ~mask
+    soft = np.count_nonzero(near & (values > 0.05))
+    return int(np.clip(round(soft / max(outline_length(mask), 1)), 1, _MAX_HALO))
+
+
+def outline_length(mask: np.ndarray) -> int:
+    """The length of a shape's outline in pixel edges."""
+    padded = np.pad(mask, 1)
+    return int(np.count_nonzero(padded[1:] != padded[:-1]) + np.count_nonzero(padded[:, 1:] != padded[:, :-1]))
 
 
 def _ink_is_dark(grey: np.ndarray) -> bool:
