@@ -24,7 +24,7 @@ from digitrec.bundled import KERAS as BUNDLED_MODEL
 from digitrec.bundled import META as BUNDLED_META
 from digitrec.bundled import ONNX as BUNDLED_ONNX
 from digitrec.data import load_dataset
-from digitrec.evaluate import answers_sha256, compute_metrics
+from digitrec.evaluation import answers_sha256, compute_metrics
 from digitrec.export import export_model
 from digitrec.fileio import atomic_path, write_json
 from digitrec.inference import Predictor

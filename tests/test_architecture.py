@@ -38,7 +38,7 @@ FORBIDDEN = {
     "digitrec.rundir": (
         "digitrec.training",
         "digitrec.inference",
-        "digitrec.evaluate",
+        "digitrec.evaluation",
         "digitrec.serve",
         "digitrec.cli",
         "digitrec.models",
@@ -46,7 +46,7 @@ FORBIDDEN = {
     ),
     "digitrec.inference": (
         "digitrec.training",
-        "digitrec.evaluate",
+        "digitrec.evaluation",
         "digitrec.serve",
         "digitrec.cli",
         "digitrec.recognize",

@@ -112,6 +112,6 @@ def evaluate(run: str | os.PathLike, *, split: str = "auto", tta: bool = False, 
     """Score a run as `digitrec evaluate` does (metrics.json, curves, confusion matrix, worst errors and
     report.md written into it) and return the metrics."""
     from digitrec.data import load_dataset  # noqa: PLC0415
-    from digitrec.evaluate import evaluate_run  # noqa: PLC0415
+    from digitrec.evaluation import evaluate_run  # noqa: PLC0415
 
     return evaluate_run(run, load_dataset(data) if data else None, split=split, tta=tta)

@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import pkgutil
 import sys
 
 from digitrec._version import __version__
+from digitrec.cli._backend import quiet_backend, start_backend_quietly
 from digitrec.errors import DigitrecError
-from digitrec.quiet import stderr_silenced
 
 # Subcommands are the `*_cmd` modules of this package, listed in --help in this order (others after).
 ORDER = ("train", "evaluate", "submit", "predict", "serve", "export", "info")
@@ -24,26 +23,6 @@ ORDER = ("train", "evaluate", "submit", "predict", "serve", "export", "info")
 def commands() -> list[str]:
     found = {m.name.removesuffix("_cmd") for m in pkgutil.iter_modules(__path__) if m.name.endswith("_cmd")}
     return sorted(found, key=lambda name: (ORDER.index(name) if name in ORDER else len(ORDER), name))
-
-
-def _quiet_backend() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
-
-
-def _start_backend_quietly() -> None:
-    """Start the Keras backend with its start-up noise kept off stderr: TensorFlow's C++ lines ("Could
-    not find cuda drivers", "failed call to cuInit: ... ERROR") and JAX's "Unable to initialize backend
-    'tpu'" look like failures to a CLI user on a CPU machine. Python errors still surface (raised)."""
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    if backend == "jax":
-        logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)
-    if backend != "tensorflow":
-        return
-    with stderr_silenced():
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()  # device discovery is where the CUDA probing happens
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,12 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _quiet_backend()
+    quiet_backend()
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
         if args.needs_backend(args):
-            _start_backend_quietly()
+            start_backend_quietly()
         return int(args.handler(args) or 0)
     except DigitrecError as exc:
         return _fail(str(exc))

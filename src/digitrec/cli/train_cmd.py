@@ -65,20 +65,32 @@ def _recipe_name(text: str) -> str:
 
 
 def run(args) -> int:
-    from digitrec import recipes, training
+    """Everything that can be wrong is checked before the backend starts (a bad recipe, too little data, an
+    unwritable or taken directory, damaged run files: one line, no TensorFlow start-up)."""
+    from digitrec import recipes
+    from digitrec.cli._backend import start_backend_quietly
     from digitrec.data import load_dataset
+    from digitrec.training import plan
     from digitrec.training.distribute import Distribution
 
     if args.resume:
-        training.resume(args.resume, load_dataset(args.data, with_test=False) if args.data else None)
-        print(f"finished {args.resume}")
-        return 0
-    overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v}
-    recipe = recipes.get(args.preset).replace(**overrides)
-    distribution = Distribution(args.distribute, args.devices)
-    data = load_dataset(args.data, with_test=False)
-    training.train(
-        recipe, data, args.out, seed=args.seed, limit=args.limit, members=args.ensemble, distribution=distribution
-    )
-    print(f"trained {args.out}")
+        run_, config = plan.resumable(args.resume)
+        data = load_dataset(args.data or config["data"], with_test=False)
+    else:
+        overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v}
+        recipe = recipes.get(args.preset).replace(**overrides)
+        distribution = Distribution(args.distribute, args.devices)
+        data = load_dataset(args.data, with_test=False)
+        run_ = plan.new_run(
+            recipe, data, args.out, seed=args.seed, limit=args.limit, members=args.ensemble, distribution=distribution
+        )
+    start_backend_quietly()
+    from digitrec.training import complete
+
+    complete(run_, data)
+    print(f"{'finished' if args.resume else 'trained'} {run_.path}")
     return 0
+
+
+def needs_backend(args) -> bool:
+    return False  # run() starts it once the run is checked

@@ -12,7 +12,6 @@ import logging
 import math
 import os
 import sys
-import time
 from collections.abc import Sequence
 
 import keras
@@ -21,12 +20,12 @@ import numpy as np
 from digitrec import calibration
 from digitrec.data import prepare
 from digitrec.data.sources import Dataset, load_dataset
-from digitrec.errors import ConfigError, ModelError
+from digitrec.errors import ModelError
 from digitrec.fileio import atomic_path
 from digitrec.pipeline import fit_arguments
-from digitrec.provenance import versions
 from digitrec.recipes import Recipe
 from digitrec.rundir import CHECKPOINT, MODEL, Run
+from digitrec.training import plan
 from digitrec.training.build import build_model
 from digitrec.training.callbacks import ResumableAnnealer, RunCheckpoint
 from digitrec.training.distribute import Distribution, scope
@@ -52,29 +51,8 @@ def train(
     ensemble: members with seeds seed, seed+1, … on one shared split, their predictions averaged.
     `distribution` spreads each model over several devices (`digitrec.training.distribute`).
     """
-    run = Run(run_dir)
-    if run.exists():
-        raise ConfigError(f"{run.path} already holds a run: use --resume to continue it, or a new --out")
-    if run.path.exists() and not run.path.is_dir():
-        raise ConfigError(f"{run.path}: exists and is not a directory")
-    # Too little data fails here, before anything is written.
-    split = prepare.split(data.x_train, data.y_train, recipe.val_fraction, seed, limit)
-    run.write_config(
-        {
-            "recipe": recipe.to_dict(),
-            "data": _spec_text(data),
-            "seed": seed,
-            "split_seed": seed,
-            "limit": limit,
-            "train_images": len(split.x_train),
-            "val_images": len(split.x_val),
-            **({"ensemble": members} if members > 1 else {}),
-            **({"distribute": distribution.to_dict()} if distribution and distribution.strategy != "none" else {}),
-            "versions": versions(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-    )
-    _complete(run, data, callbacks, verbose)
+    run = plan.new_run(recipe, data, run_dir, seed=seed, limit=limit, members=members, distribution=distribution)
+    complete(run, data, callbacks, verbose)
     return run
 
 
@@ -86,15 +64,15 @@ def resume(
 ) -> Run:
     """Continue a killed run (or ensemble) from its last finished epoch, with the recipe, data, seeds and
     split it began with; a run killed before its first epoch finished starts over from its config."""
-    run = Run(run_dir)
-    config = run.config()
-    if all(member.finished() for member in run.members()):
-        raise ModelError(f"{run.path}: the run already finished all {config['recipe'].get('epochs')} epochs")
-    _complete(run, data or load_dataset(config["data"], with_test=False), callbacks, verbose)
+    run, config = plan.resumable(run_dir)
+    complete(run, data or load_dataset(config["data"], with_test=False), callbacks, verbose)
     return run
 
 
-def _complete(run: Run, data: Dataset, callbacks: Sequence[keras.callbacks.Callback], verbose: int | None) -> None:
+def complete(
+    run: Run, data: Dataset, callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int | None = None
+) -> None:
+    """Train every unfinished model of a run whose config.json is written (`plan`), from wherever it is."""
     config = run.config()
     members = run.members()
     for index, member in enumerate(members):
@@ -119,7 +97,7 @@ def _fit(
     run.clean()
     split = prepare.split(data.x_train, data.y_train, recipe.val_fraction, config["split_seed"], config["limit"])
     if (len(split.x_train), len(split.x_val)) != (config.get("train_images"), config.get("val_images")):
-        raise ModelError(f"{run.path}: the data ({_spec_text(data)}) is not what the run was trained on")
+        raise ModelError(f"{run.path}: the data ({plan.spec_text(data)}) is not what the run was trained on")
     steps = math.ceil(len(split.x_train) / recipe.batch_size)
     with scope(Distribution.from_dict(config.get("distribute"))):
         model, done = _model(run, recipe, steps, seed, state)
@@ -157,8 +135,9 @@ def _model(run: Run, recipe: Recipe, steps: int, seed: int, state: dict | None) 
     """A new model, or the checkpoint of the last committed epoch, and the epochs it has done."""
     if state is not None:
         run.trim_history(state["epochs_done"])
+        model = _load_checkpoint(run)
         log.info("resuming %s at epoch %d of %d", run.path, state["epochs_done"] + 1, recipe.epochs)
-        return _load_checkpoint(run), state["epochs_done"]
+        return model, state["epochs_done"]
     run.reset()  # new, or killed before its first epoch finished: start over from the config
     keras.utils.set_random_seed(seed)
     model = build_model(recipe, steps, seed)
@@ -199,8 +178,3 @@ def _load_checkpoint(run: Run) -> keras.Model:
             f"{path}: cannot load the checkpoint ({type(exc).__name__}); the run cannot be "
             "resumed from it: delete state.json to start it over"
         ) from None
-
-
-def _spec_text(data: Dataset) -> str:
-    spec = data.spec
-    return str(spec) if spec.path is None else f"{spec.kind}:{spec.path.resolve()}"

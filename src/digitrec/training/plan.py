@@ -1,0 +1,72 @@
+"""Before any training: a new run checked and its config.json written, or a killed run checked for
+resuming — without Keras, so that a mistake (a bad recipe, too little data, an unwritable or taken
+directory, damaged run files) is reported before a backend starts."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from digitrec.data import prepare
+from digitrec.data.sources import Dataset
+from digitrec.errors import ConfigError, ModelError
+from digitrec.provenance import versions
+from digitrec.recipes import Recipe
+from digitrec.rundir import Run
+from digitrec.training.distribute import Distribution
+
+
+def new_run(
+    recipe: Recipe,
+    data: Dataset,
+    run_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    limit: int | None = None,
+    members: int = 1,
+    distribution: Distribution | None = None,
+) -> Run:
+    """Check that a run can start and write its config.json (the recipe, data, seeds, split, versions)."""
+    run = Run(run_dir)
+    if run.exists():
+        raise ConfigError(f"{run.path} already holds a run: use --resume to continue it, or a new --out")
+    if run.path.exists() and not run.path.is_dir():
+        raise ConfigError(f"{run.path}: exists and is not a directory")
+    split = prepare.split(data.x_train, data.y_train, recipe.val_fraction, seed, limit)  # too little data fails here
+    config: dict[str, Any] = {
+        "recipe": recipe.to_dict(),
+        "data": spec_text(data),
+        "seed": seed,
+        "split_seed": seed,
+        "limit": limit,
+        "train_images": len(split.x_train),
+        "val_images": len(split.x_val),
+    }
+    if members > 1:
+        config["ensemble"] = members
+    if distribution is not None and distribution.strategy != "none":
+        config["distribute"] = distribution.to_dict()
+    run.write_config({**config, "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    return run
+
+
+def resumable(run_dir: str | os.PathLike) -> tuple[Run, dict[str, Any]]:
+    """A killed run and its config, every file of it checked: config, recipe, distribution, each member's
+    state; a finished run is a `ModelError`."""
+    run = Run(run_dir)
+    config = run.config()
+    Recipe.from_dict(config["recipe"])
+    Distribution.from_dict(config.get("distribute"))
+    members = run.members()
+    for member in members:
+        if member.exists():
+            member.state()
+    if all(member.finished() for member in members):
+        raise ModelError(f"{run.path}: the run already finished all {config['recipe'].get('epochs')} epochs")
+    return run, config
+
+
+def spec_text(data: Dataset) -> str:
+    spec = data.spec
+    return str(spec) if spec.path is None else f"{spec.kind}:{spec.path.resolve()}"
