@@ -1,6 +1,7 @@
 """The hostile-input corpus, through the real CLI in a subprocess under an address-space cap and a time cap:
 every case ends in at most 30 s with exit 1 (2 for usage), exactly one line on stderr, no traceback, no
-output file left behind, and a peak RSS of at most 1 GiB. In `predict`, one bad file never stops the
+output file left behind, and a peak RSS of at most 1 GiB (commands that start TensorFlow: what a healthy
+TensorFlow run of the same CLI peaks at on this machine, plus 256 MiB). In `predict`, one bad file never stops the
 others: the good image beside it is still answered."""
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def digitrec_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "digitrec", *map(str, args)]
 
 
-def check_one_line(result: dict, code: int, phrase: str) -> None:
+def check_one_line(result: dict, code: int, phrase: str, peak_cap: float = PEAK_CAP_MIB) -> None:
     err = result["stderr"]
     assert not result["timed_out"] and result["seconds"] <= TIME_CAP, result
     assert result["code"] == code, err
@@ -36,7 +37,17 @@ def check_one_line(result: dict, code: int, phrase: str) -> None:
     lines = [line for line in err.splitlines() if line.startswith("digitrec: error:")]
     assert len(lines) == 1 and err.count("\n") == 1, err
     assert phrase.lower() in err.lower(), err
-    assert result["peak_mib"] <= PEAK_CAP_MIB, result["peak_mib"]
+    assert result["peak_mib"] <= peak_cap, (result["peak_mib"], peak_cap)
+
+
+@pytest.fixture(scope="module")
+def tensorflow_cap(tmp_path_factory, mnist) -> float:
+    """TensorFlow and Keras alone peak near 1 GiB, more on machines with more cores (thread pools): the cap for
+    a command that starts them is relative to a healthy run of the CLI that loads a Keras model."""
+    image = hostile.write(tmp_path_factory.mktemp("healthy"), "good.png", black_on_white_png(mnist.x_test[0], None))
+    healthy = run_measured(digitrec_cmd("predict", "--model", bundled.KERAS, image), timeout=60)
+    assert healthy["code"] == 0, healthy["stderr"]
+    return max(PEAK_CAP_MIB, healthy["peak_mib"] + 256)
 
 
 @pytest.fixture(scope="module")
@@ -123,9 +134,9 @@ def bad_models(tmp_path_factory) -> dict[str, Path]:
         ("garbage.keras", "cannot load model"),
     ],
 )
-def test_predict_with_a_bad_model_is_one_line(bad_models, corpus, name, phrase):
+def test_predict_with_a_bad_model_is_one_line(bad_models, corpus, tensorflow_cap, name, phrase):
     result = run_measured(digitrec_cmd("predict", "--model", bad_models[name], corpus["good.png"]), timeout=60)
-    check_one_line(result, 1, phrase)
+    check_one_line(result, 1, phrase, tensorflow_cap)
     assert result["stdout"] == ""
 
 
@@ -154,7 +165,7 @@ def make_run(template: dict, name: str, **files: str) -> Path:
     return run.path
 
 
-def test_resume_with_damaged_run_files_is_one_line(run_template):
+def test_resume_with_damaged_run_files_is_one_line(run_template, tensorflow_cap):
     state = json.dumps({"epochs_done": 1, "elapsed_seconds": 3.0})
     cases = {
         make_run(
@@ -171,7 +182,8 @@ def test_resume_with_damaged_run_files_is_one_line(run_template):
     (broken_config / "config.json").write_text('{"recipe": {"name": "seed"')
     cases[broken_config] = "corrupt"
     for run_dir, phrase in cases.items():
-        check_one_line(run_measured(digitrec_cmd("train", "--resume", run_dir), timeout=TIME_CAP), 1, phrase)
+        result = run_measured(digitrec_cmd("train", "--resume", run_dir), timeout=TIME_CAP)
+        check_one_line(result, 1, phrase, tensorflow_cap)
 
 
 @pytest.mark.parametrize(
@@ -185,7 +197,7 @@ def test_resume_with_damaged_run_files_is_one_line(run_template):
         ({"batch_size": 1.5}, "batch_size"),
     ],
 )
-def test_bad_recipe_files_are_one_line(tmp_path, shared_data, recipe, phrase):
+def test_bad_recipe_files_are_one_line(tmp_path, shared_data, tensorflow_cap, recipe, phrase):
     data = {**recipes.get("fast").to_dict(), **recipe}
     if "model_args" in recipe and "widths" in recipe["model_args"]:
         data["model"] = "seed"  # seed takes no arguments at all
@@ -207,7 +219,7 @@ def test_bad_recipe_files_are_one_line(tmp_path, shared_data, recipe, phrase):
         ),
         timeout=60,
     )
-    check_one_line(result, 1, phrase)
+    check_one_line(result, 1, phrase, tensorflow_cap)
     assert not (tmp_path / "run" / "model.keras").exists()
 
 
@@ -221,7 +233,7 @@ def unwritable(tmp_path: Path) -> Path:
     return folder
 
 
-def test_training_and_submission_mistakes_are_one_line(tmp_path, shared_data, corpus):
+def test_training_and_submission_mistakes_are_one_line(tmp_path, shared_data, corpus, tensorflow_cap):
     mnist = f"mnist:{shared_data / 'mnist'}"
     a_file = tmp_path / "a-file"
     a_file.write_text("x")
@@ -239,7 +251,7 @@ def test_training_and_submission_mistakes_are_one_line(tmp_path, shared_data, co
         (["export", tmp_path / "nothing-here"], "no such"),
     ]
     for argv, phrase in cases:
-        check_one_line(run_measured(digitrec_cmd(*argv), timeout=TIME_CAP), 1, phrase)
+        check_one_line(run_measured(digitrec_cmd(*argv), timeout=TIME_CAP), 1, phrase, tensorflow_cap)
     assert not (tmp_path / "tiny").exists() and not (tmp_path / "s.csv").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"] + (["read-only"] if os.geteuid() else [])
 

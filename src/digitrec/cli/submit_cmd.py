@@ -30,3 +30,9 @@ def run(args) -> int:
     path = write_submission(probs.argmax(axis=1), args.output)
     print(f"wrote {path}: {len(images)} predictions")
     return 0
+
+
+def needs_backend(args) -> bool:
+    from digitrec.inference import needs_keras
+
+    return needs_keras(args.run_dir)
