@@ -25,6 +25,7 @@ SLOW_MODULES = {
     "test_chaos",
     "test_hostile_cli",
     "test_distributed",
+    "test_multiworker",
     "test_notebook",
     "test_api_train",
     "test_jax_backend",

@@ -89,21 +89,33 @@ def train(
     limit: int | None = None,
     seed: int = 0,
     ensemble: int = 1,
+    distribute: str = "none",
+    devices: int | None = None,
     verbose: int | None = None,
     **changes: Any,
 ) -> Path:
     """Train a preset (`seed`, `fast`, `best`) or a recipe JSON file into the new run directory `out`, as
     `digitrec train` does; `changes` override recipe fields (e.g. batch_size=64). Returns the run's path.
-    `data`: `mnist`, `mnist:DIR` or `kaggle:DIR` (default: $DIGITREC_DATA, else the MNIST download)."""
+    `data`: `mnist`, `mnist:DIR` or `kaggle:DIR` (default: $DIGITREC_DATA, else the MNIST download).
+    `distribute`: `mirrored` (over `devices` of this machine) or `multiworker` (README, 'Scaling out'; on a
+    worker other than the chief the returned path is its private copy, deleted when the process exits)."""
     from digitrec import recipes, training  # noqa: PLC0415 (starts Keras)
     from digitrec.data import load_dataset  # noqa: PLC0415
+    from digitrec.training.distribute import Distribution  # noqa: PLC0415
 
     recipe = recipes.get(preset)
     overrides = {**({"epochs": epochs} if epochs else {}), **changes}
     if overrides:
         recipe = recipe.replace(**overrides)
     run = training.train(
-        recipe, load_dataset(data, with_test=False), out, seed=seed, limit=limit, members=ensemble, verbose=verbose
+        recipe,
+        load_dataset(data, with_test=False),
+        out,
+        seed=seed,
+        limit=limit,
+        members=ensemble,
+        distribution=Distribution(distribute, devices),
+        verbose=verbose,
     )
     return run.path
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from digitrec.cli._options import add_data_option, positive_int
 
@@ -88,7 +89,11 @@ def run(args) -> int:
     from digitrec.training import complete
 
     complete(run_, data)
-    print(f"{'finished' if args.resume else 'trained'} {run_.path}")
+    requested = Path(args.resume or args.out)
+    if run_.path != requested:  # a multiworker process other than the chief: its copy is discarded
+        print(f"worker done; the chief wrote {requested}")
+    else:
+        print(f"{'finished' if args.resume else 'trained'} {run_.path}")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Training across devices: `mirrored` runs one model on several devices of this machine with
+"""Training across devices: `multiworker` spreads it over processes or machines
+(`digitrec.training.multiworker`); `mirrored` runs one model on several devices of this machine with
 TensorFlow's `MirroredStrategy` (Keras 3's `fit` works under it: the model is built and compiled in its
 scope and the batch size is the global one). GPUs are used when present; otherwise the CPU is split into
 N logical devices, which is how the tests run it. The choice is recorded in config.json and a resumed run
@@ -13,6 +14,7 @@ from typing import Any
 
 from digitrec.errors import ConfigError
 from digitrec.provenance import keras_backend
+from digitrec.training import multiworker
 
 STRATEGIES = ("none", "mirrored", "multiworker")
 _STRATEGY_CACHE: dict[int | None, Any] = {}
@@ -28,6 +30,8 @@ class Distribution:
             raise ConfigError(f"unknown distribution strategy {self.strategy!r}; known: {', '.join(STRATEGIES)}")
         if self.devices is not None and (not isinstance(self.devices, int) or self.devices < 1):
             raise ConfigError(f"devices must be a positive integer, got {self.devices!r}")
+        if self.devices is not None and self.strategy != "mirrored":
+            raise ConfigError("--devices goes with --distribute mirrored (multiworker: one process per device)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -48,7 +52,9 @@ def scope(distribution: Distribution) -> Iterator[Any]:
         yield None
         return
     if distribution.strategy == "multiworker":
-        raise ConfigError("--distribute multiworker trains with its own loop (digitrec.training.multiworker)")
+        multiworker.join()  # Keras' distribution is global: models built from here on are spread
+        yield None
+        return
     strategy = mirrored(distribution.devices)
     with strategy.scope():
         yield strategy

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from digitrec.data import prepare
@@ -14,6 +15,7 @@ from digitrec.errors import ConfigError, ModelError
 from digitrec.provenance import versions
 from digitrec.recipes import Recipe
 from digitrec.rundir import Run
+from digitrec.training import multiworker
 from digitrec.training.distribute import Distribution
 
 
@@ -27,8 +29,9 @@ def new_run(
     members: int = 1,
     distribution: Distribution | None = None,
 ) -> Run:
-    """Check that a run can start and write its config.json (the recipe, data, seeds, split, versions)."""
-    run = Run(run_dir)
+    """Check that a run can start and write its config.json (the recipe, data, seeds, split, versions).
+    A multiworker process other than the chief writes into a private directory instead."""
+    run = Run(multiworker.place(run_dir, distribution.strategy if distribution else "none"))
     if run.exists():
         raise ConfigError(f"{run.path} already holds a run: use --resume to continue it, or a new --out")
     if run.path.exists() and not run.path.is_dir():
@@ -53,11 +56,14 @@ def new_run(
 
 def resumable(run_dir: str | os.PathLike) -> tuple[Run, dict[str, Any]]:
     """A killed run and its config, every file of it checked: config, recipe, distribution, each member's
-    state; a finished run is a `ModelError`."""
+    state; a finished run is a `ModelError`. A multiworker process other than the chief resumes a private
+    copy of it."""
     run = Run(run_dir)
     config = run.config()
     Recipe.from_dict(config["recipe"])
-    Distribution.from_dict(config.get("distribute"))
+    strategy = Distribution.from_dict(config.get("distribute")).strategy
+    if (where := multiworker.place(run_dir, strategy, resume=True)) != Path(run_dir):
+        return resumable(where)  # a worker other than the chief: its private copy
     members = run.members()
     for member in members:
         if member.exists():

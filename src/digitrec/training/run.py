@@ -25,7 +25,7 @@ from digitrec.fileio import atomic_path
 from digitrec.pipeline import fit_arguments
 from digitrec.recipes import Recipe
 from digitrec.rundir import CHECKPOINT, MODEL, Run
-from digitrec.training import plan
+from digitrec.training import multiworker, plan
 from digitrec.training.build import build_model
 from digitrec.training.callbacks import ResumableAnnealer, RunCheckpoint
 from digitrec.training.distribute import Distribution, scope
@@ -99,7 +99,8 @@ def _fit(
     if (len(split.x_train), len(split.x_val)) != (config.get("train_images"), config.get("val_images")):
         raise ModelError(f"{run.path}: the data ({plan.spec_text(data)}) is not what the run was trained on")
     steps = math.ceil(len(split.x_train) / recipe.batch_size)
-    with scope(Distribution.from_dict(config.get("distribute"))):
+    distribution = Distribution.from_dict(config.get("distribute"))
+    with scope(distribution):
         model, done = _model(run, recipe, steps, seed, state)
     annealer = None
     if recipe.schedule == "plateau":
@@ -114,10 +115,15 @@ def _fit(
         )
     checkpoint = RunCheckpoint(run, annealer, state["elapsed_seconds"] if state else 0.0)
     keras.utils.set_random_seed(seed + done)
-    validation = (prepare.normalize(split.x_val), prepare.one_hot(split.y_val)) if len(split.x_val) else None
-    feed = fit_arguments(
-        (prepare.normalize(split.x_train), prepare.one_hot(split.y_train)), validation, recipe.batch_size, seed + done
-    )
+    train: tuple[np.ndarray, ...] = (split.x_train, split.y_train)
+    val: tuple[np.ndarray, ...] = (split.x_val, split.y_val)
+    batch_size = recipe.batch_size
+    if distribution.strategy == "multiworker":  # each process feeds its shard of every batch
+        workers = multiworker.join()
+        train, val = multiworker.shard(workers, *train), multiworker.shard(workers, *val)
+        batch_size = multiworker.local_batch(workers, batch_size)
+    validation = (prepare.normalize(val[0]), prepare.one_hot(val[1])) if len(val[0]) else None
+    feed = fit_arguments((prepare.normalize(train[0]), prepare.one_hot(train[1])), validation, batch_size, seed + done)
     model.fit(
         **feed,
         epochs=recipe.epochs,
