@@ -1,8 +1,12 @@
-"""Train the model that ships inside the package (src/digitrec/bundled/), so `predict` and `serve` work
-on a fresh install with no training and no network. Records how it was trained and its MNIST-test accuracy
-in model.json beside it.
+"""Ship a model inside the package (src/digitrec/bundled/), so `predict` and `serve` work on a fresh
+install with no training and no network: its Keras file, ONNX twins (float32, int8) and model.json
+(recipe, seed, calibration temperature, validation and MNIST-test accuracy, how to reproduce it).
 
-    python scripts/train_bundled_model.py [--preset fast] [--seed 0]      # from the repository root
+    python scripts/train_bundled_model.py --run runs/robust       # ship a run trained and selected already
+    python scripts/train_bundled_model.py [--preset robust] [--seed 0]   # or train one here, then ship it
+
+From the repository root. The run must be trained on MNIST train only (so that its t10k score is honest);
+the choice between candidates is made on validation (benchmarks/robustness.py --split val), never on test.
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ from digitrec.inference import Predictor
 from digitrec.inference.keras_model import KerasModel, load_keras_model
 from digitrec.provenance import versions
 from digitrec.quantize import calibration_images
+from digitrec.rundir import Run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--run", type=Path, help="a finished run directory to ship (default: train one)")
+    parser.add_argument("--preset", default="robust")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--data",
@@ -44,15 +50,27 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    data = load_dataset(args.data)
-    if data.spec.kind != "mnist":
-        raise SystemExit("train the bundled model on MNIST train only, so that its t10k score is honest")
-    recipe = recipes.get(args.preset)
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        run = training.train(recipe, data, Path(tmp) / "run", seed=args.seed, verbose=2)
-        seconds = time.perf_counter() - start
-        model = load_keras_model(run.file("model.keras"))
+    if args.run is not None:
+        run = Run(args.run)
+        config = run.config()
+        data = load_dataset(config["data"])
+        model, command = load_keras_model(run.file("model.keras")), f"--run {args.run}"
+        same = [
+            name for name, preset in recipes.PRESETS.items() if _unnamed(preset.to_dict()) == _unnamed(config["recipe"])
+        ]
+        recipe_option = same[0] if same else "RECIPE.json"
+        trained = f"digitrec train --preset {recipe_option} --data mnist:DIR --seed {config['seed']} --out {args.run}"
+    else:
+        data = load_dataset(args.data)
+        with tempfile.TemporaryDirectory() as tmp:
+            run = training.train(recipes.get(args.preset), data, Path(tmp) / "run", seed=args.seed, verbose=2)
+            config, state, history = run.config(), run.state() or {}, run.history()
+            model = load_keras_model(run.file("model.keras"))
+        command, trained = f"--preset {args.preset} --seed {args.seed}", "(by this script)"
+    if data.spec.kind != "mnist" or config.get("limit"):
+        raise SystemExit("the bundled model must be trained on all of MNIST train only: its t10k score must be honest")
+    if args.run is not None:
+        state, history = run.state() or {}, run.history()
     probabilities = Predictor([KerasModel(model)], "bundled").predict_proba(data.x_test)
     metrics = compute_metrics(data.y_test, probabilities)
 
@@ -78,23 +96,30 @@ def main() -> None:
             "file": BUNDLED_MODEL.name,
             "sha256": hashlib.sha256(BUNDLED_MODEL.read_bytes()).hexdigest(),
             "bytes": BUNDLED_MODEL.stat().st_size,
-            "command": f"python scripts/train_bundled_model.py --preset {args.preset} --seed {args.seed}",
-            "recipe": recipe.to_dict(),
-            "seed": args.seed,
+            "command": f"python scripts/train_bundled_model.py {command}",
+            "trained_with": trained,
+            "recipe": config["recipe"],
+            "seed": config["seed"],
             "data": "MNIST train (54,000 train / 6,000 validation, stratified split, seed as above)",
+            "temperature": state.get("temperature"),
+            "validation_accuracy": float(history[-1]["val_accuracy"]) if history else None,
             "mnist_test_accuracy": metrics["accuracy"],
             "mnist_test_errors": metrics["errors"],
             "mnist_test_loss": metrics["loss"],
             "mnist_test_answers_sha256": answers_sha256(probabilities),
-            "train_seconds": round(seconds, 1),
+            "train_seconds": round(state.get("elapsed_seconds", 0.0), 1),
             "versions": versions(),
             "date": time.strftime("%Y-%m-%d"),
         },
     )
     print(
-        f"bundled {args.preset}: MNIST test accuracy {metrics['accuracy']:.4%}, "
-        f"{BUNDLED_MODEL.stat().st_size / 1e6:.1f} MB, trained in {seconds:.0f} s"
+        f"bundled {config['recipe']['name']}: MNIST test accuracy {metrics['accuracy']:.4%}, "
+        f"{BUNDLED_MODEL.stat().st_size / 1e6:.1f} MB"
     )
+
+
+def _unnamed(recipe: dict) -> dict:
+    return {k: v for k, v in recipe.items() if k != "name"}
 
 
 if __name__ == "__main__":
