@@ -48,3 +48,20 @@ def test_the_bundled_int8_model_answers_like_the_bundled_keras_model(mnist):
     metadata = json.loads(BUNDLED_INT8.with_name("model.int8.onnx.json").read_text())
     assert metadata["sha256"] == hashlib.sha256(BUNDLED_INT8.read_bytes()).hexdigest()
     assert metadata["quantization"]["calibration_images"] == 1000
+
+
+def test_the_model_card_matches_model_json_and_digitrec_info_shows_it():
+    """The card's headline figures are the measured ones in model.json; `digitrec info` prints the card with
+    the versions, without starting TensorFlow."""
+    from helpers import digitrec
+
+    meta = json.loads(bundled.META.read_text())
+    card = bundled.CARD.read_text()
+    for section in ("## Intended use", "## Training data and recipe", "## Metrics", "## Limitations", "## How to"):
+        assert section in card
+    assert f"{meta['mnist_test_accuracy']:.2%}".replace("%", " %") in card
+    assert f"{meta['mnist_test_errors']} errors" in card and f"{meta['temperature']:.3f}" in card
+    result = digitrec("info")
+    assert result.returncode == 0, result.stderr
+    assert "digitrec " in result.stdout and "keras" in result.stdout and "## Limitations" in result.stdout
+    assert json.loads(digitrec("info", "--json").stdout)["bundled_model"]["card"] == str(bundled.CARD)
