@@ -1,5 +1,5 @@
 """The hostile-input corpus of tests/test_hostile_cli.py through the real CLI, measured: for each case the
-exit code, the one error line, the wall time and the peak RSS (of the process and its children), under a
+exit code, the one error line, the wall time and the peak RSS (the process's VmHWM, polled), under a
 4-GiB address-space cap. Writes benchmarks/results/hostile_inputs.json for the README's Reliability table.
 
     python benchmarks/hostile_inputs.py
@@ -68,8 +68,8 @@ def main() -> None:
         "hostile_inputs",
         {
             "command": "python benchmarks/hostile_inputs.py",
-            "how": "digitrec predict HOSTILE good.png, in a subprocess under a 4-GiB address-space cap; peak RSS from "
-            "wait4() (the process and its children)",
+            "how": "digitrec predict HOSTILE good.png, in a subprocess under a 4-GiB address-space cap; peak RSS "
+            "from the process's VmHWM, read every 10 ms",
             "cases": results,
         },
     )

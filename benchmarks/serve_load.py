@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import io
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from digitrec.data import load_dataset
 
 import hostile
+from helpers import serve_process
 
 MAX_CLIENTS, MAX_SECONDS = 64, 120  # the bounds: a load test, not a flood
 
@@ -125,15 +125,7 @@ def main() -> None:
         hostile.idx_gzip_bomb(0.01),
     ]
 
-    command = [sys.executable, "-m", "digitrec", "serve", "--host", "127.0.0.1", "--port", "0"]
-    server = subprocess.Popen(
-        command + (["--model", args.model] if args.model else []),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        url = re.search(r"http://127\.0\.0\.1:\d+", server.stdout.readline()).group(0)  # type: ignore[union-attr]
+    with serve_process(*(["--model", args.model] if args.model else [])) as (url, server):
         httpx.get(f"{url}/api/health", timeout=30)
         asyncio.run(load(url, 2, 3, goods, bads=bads))  # warm-up, not reported
         before = memory_mib(server.pid)
@@ -142,9 +134,6 @@ def main() -> None:
         mixed = asyncio.run(load(url, args.clients, args.seconds, goods, bads=bads, hostile_every=5))
         after_mixed = memory_mib(server.pid)
         single = asyncio.run(load(url, 1, min(args.seconds, 10), goods, bads=bads))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     for label, result in (("good uploads", good_only), ("1 in 5 hostile", mixed), ("one client", single)):
         lat = result["latency_ms"]
         print(

@@ -164,15 +164,41 @@ def number_image(digits: list[np.ndarray], rng: np.random.Generator) -> bytes:
     return encode(grey_image(0.85 - 0.75 * ink + rng.normal(0, 0.02, ink.shape)), "PNG")
 
 
+def _tree_rss_kib(root: int) -> int:
+    """The summed VmRSS of `root` and all its descendants (e.g. a Ray driver, its raylet and workers)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parents[int(stat.parent.name)] = int(fields[1])
+    tree, frontier = {root}, [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier and pid not in tree]
+        tree.update(children)
+        frontier = children
+    total = 0
+    for pid in tree:
+        with contextlib.suppress(OSError, ValueError, StopIteration):
+            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            total += int(next(line for line in lines if line.startswith("VmRSS:")).split()[1])
+    return total
+
+
 def run_measured(
-    args: list[str], timeout: float = 60, memory_cap: int = 4 << 30, stdout_limit: int | None = None, **kwargs
+    args: list[str],
+    timeout: float = 60,
+    memory_cap: int = 4 << 30,
+    stdout_limit: int | None = None,
+    tree: bool = False,
+    **kwargs,
 ) -> dict:
     """Run a command under an address-space cap (TensorFlow alone maps ~3 GiB of address space) and a
     time cap; return its exit code, output, wall seconds and peak RSS in MiB.
     With `stdout_limit`, only that many bytes of stdout are returned, and `stdout_lines` counts them all.
 
     The peak is the process's VmHWM, read every 10 ms while it runs: wait4()'s ru_maxrss would count the
-    forked copy of this (large) test process that existed before the exec."""
+    forked copy of this (large) test process that existed before the exec. With `tree`, it is the largest
+    summed RSS of the process and all its descendants, sampled every 0.2 s."""
     import os
     import resource
     import signal
@@ -186,8 +212,10 @@ def run_measured(
         start = time.monotonic()
         process = subprocess.Popen(args, stdout=out, stderr=err, preexec_fn=limit, start_new_session=True, **kwargs)
         deadline = start + timeout
-        peak_kib = 0
+        peak_kib, next_tree_sample = 0, start
         while True:
+            if tree and time.monotonic() >= next_tree_sample:
+                peak_kib, next_tree_sample = max(peak_kib, _tree_rss_kib(process.pid)), time.monotonic() + 0.2
             with contextlib.suppress(OSError, ValueError, StopIteration):
                 status_text = Path(f"/proc/{process.pid}/status").read_text()
                 peak_kib = max(
@@ -250,6 +278,7 @@ def serving(app, **config) -> Iterator[str]:
 def serve_process(*args: str, log=None) -> Iterator[tuple[str, subprocess.Popen]]:
     """`digitrec serve --port 0 ARGS` in a subprocess on 127.0.0.1; yields (base URL, process)."""
     import re
+    import threading
 
     process = subprocess.Popen(
         [sys.executable, "-m", "digitrec", "serve", "--port", "0", *args],
@@ -261,6 +290,8 @@ def serve_process(*args: str, log=None) -> Iterator[tuple[str, subprocess.Popen]
         line = process.stdout.readline() if process.stdout else ""
         match = re.search(r"http://127\.0\.0\.1:\d+", line)
         assert match, f"no URL in {line!r}"
+        # Keep reading the access log: once the pipe is full the server would block mid-request.
+        threading.Thread(target=process.stdout.read, daemon=True).start()  # type: ignore[union-attr]
         yield match.group(0), process
     finally:
         process.terminate()

@@ -27,6 +27,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import anyio
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -71,6 +72,10 @@ def create_app(
     app.state.predictor = predictor
     app.state.max_upload_bytes = max_upload_bytes
     app.state.static_dir = STATIC_DIR
+    # Decoding and preprocessing are CPU-bound: more of them at once than there are cores only adds memory
+    # (a few large uploads decoding together) and latency. The others wait their turn (or get 503 beyond
+    # max_in_flight).
+    app.state.cpu_work = anyio.CapacityLimiter(len(os.sched_getaffinity(0)))
     # Added last = outermost: headers on every answer, even a 503 from the in-flight limit.
     app.add_middleware(BodySizeLimit, max_bytes=max_upload_bytes)
     app.add_middleware(BodyDeadline, seconds=body_timeout)

@@ -3,9 +3,9 @@ the CLI) with the predictor held in app state, and shape the answer."""
 
 from __future__ import annotations
 
+import anyio
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import HTTPException
 from fastapi.responses import FileResponse
 
@@ -31,12 +31,12 @@ async def predict(request: Request) -> Prediction:
     if kind == bodies.JSON:
         body = await bodies.read_json(request)
         if isinstance(body, np.ndarray):
-            answer = (await run_in_threadpool(recognize.read_mnist, body, predictor, "pixels"))[0]
+            answer = (await _cpu(request, recognize.read_mnist, body, predictor, "pixels"))[0]
         else:
-            answer = await run_in_threadpool(recognize.read_image, body, predictor, "image")
+            answer = await _cpu(request, recognize.read_image, body, predictor, "image")
     elif kind == bodies.MULTIPART:
         data, name = await bodies.read_upload(request)
-        answer = await run_in_threadpool(recognize.read_image, data, predictor, name)
+        answer = await _cpu(request, recognize.read_image, data, predictor, name)
     else:
         raise HTTPException(
             415,
@@ -46,6 +46,11 @@ async def predict(request: Request) -> Prediction:
     return Prediction(
         digit=answer.top3[0][0], confidence=answer.confidence, probabilities=answer.probabilities, model=predictor.name
     )
+
+
+async def _cpu(request: Request, function, *args):
+    """Run `function` in a worker thread, at most as many at once as the app's `cpu_work` limiter allows."""
+    return await anyio.to_thread.run_sync(function, *args, limiter=request.app.state.cpu_work)
 
 
 @router.get("/api/health", response_model=Health, summary="Liveness and the model in use")
