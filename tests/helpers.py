@@ -21,6 +21,26 @@ def digitrec(*args: str, timeout: float = 600, **kwargs) -> subprocess.Completed
     )
 
 
+def train_args(
+    shared_data: Path, out: Path | str, preset: str = "seed", epochs: int = 1, limit: int | str = 3000
+) -> list[str]:
+    """`digitrec train` arguments for a small run on real MNIST (the first `limit` training images)."""
+    data = f"mnist:{shared_data / 'mnist'}"
+    return [
+        "train",
+        "--data",
+        data,
+        "--preset",
+        preset,
+        "--epochs",
+        str(epochs),
+        "--limit",
+        str(limit),
+        "--out",
+        str(out),
+    ]
+
+
 def png_bytes(image: np.ndarray | Image.Image, fmt: str = "PNG") -> bytes:
     buffer = io.BytesIO()
     (image if isinstance(image, Image.Image) else Image.fromarray(image)).save(buffer, fmt)

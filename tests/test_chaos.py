@@ -20,7 +20,7 @@ import numpy as np
 from digitrec.inference import load_predictor
 from digitrec.rundir import Run
 
-from helpers import run_measured
+from helpers import run_measured, train_args
 
 EPOCHS = 8
 
@@ -32,17 +32,7 @@ def train_cmd(shared_data: Path, run_dir: Path, resume: bool, epochs: int = EPOC
         sys.executable,
         "-m",
         "digitrec",
-        "train",
-        "--data",
-        f"mnist:{shared_data / 'mnist'}",
-        "--preset",
-        "fast",
-        "--limit",
-        "2400",
-        "--epochs",
-        str(epochs),
-        "--out",
-        str(run_dir),
+        *train_args(shared_data, run_dir, preset="fast", epochs=epochs, limit=2400),
     ]
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from digitrec.cli import main
 
-from helpers import digitrec
+from helpers import digitrec, train_args
 
 LIMIT = "3000"
 
@@ -25,19 +25,7 @@ LIMIT = "3000"
 def seed_run(shared_data, tmp_path_factory) -> Path:
     """The seed recipe, 1 epoch on the first 3,000 real MNIST training images (10% validation)."""
     run_dir = tmp_path_factory.mktemp("runs") / "seed"
-    result = digitrec(
-        "train",
-        "--data",
-        f"mnist:{shared_data / 'mnist'}",
-        "--preset",
-        "seed",
-        "--epochs",
-        "1",
-        "--limit",
-        LIMIT,
-        "--out",
-        str(run_dir),
-    )
+    result = digitrec(*train_args(shared_data, run_dir, limit=LIMIT))
     assert result.returncode == 0, result.stderr
     return run_dir
 
@@ -82,17 +70,7 @@ def test_resume_after_sigkill_continues_the_same_run(shared_data, tmp_path):
         sys.executable,
         "-m",
         "digitrec",
-        "train",
-        "--data",
-        f"mnist:{shared_data / 'mnist'}",
-        "--preset",
-        "seed",
-        "--epochs",
-        "3",
-        "--limit",
-        "1500",
-        "--out",
-        str(run_dir),
+        *train_args(shared_data, run_dir, epochs=3, limit=1500),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.monotonic() + 300

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from helpers import digitrec
+from helpers import digitrec, train_args
 
 pytest.importorskip("jax", reason="the [jax] extra is not installed")
 
@@ -18,20 +18,7 @@ def test_train_and_predict_on_the_jax_backend(shared_data, mnist, tmp_path):
 
     env = {**os.environ, "KERAS_BACKEND": "jax"}
     run = tmp_path / "jax-run"
-    result = digitrec(
-        "train",
-        "--data",
-        f"mnist:{shared_data / 'mnist'}",
-        "--preset",
-        "seed",
-        "--epochs",
-        "1",
-        "--limit",
-        "1200",
-        "--out",
-        str(run),
-        env=env,
-    )
+    result = digitrec(*train_args(shared_data, run, limit=1200), env=env)
     assert result.returncode == 0, result.stderr[-2000:]
     config = json.loads((run / "config.json").read_text())
     assert config["versions"]["backend"] == "jax"
