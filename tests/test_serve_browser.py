@@ -73,7 +73,8 @@ def open_page(browser, server_url):
             ),
         )
         page.goto(server_url)
-        page.wait_for_function("document.getElementById('model-name').textContent !== ''")
+        # A selector, not wait_for_function: polling a JS string needs eval, which the page's CSP forbids.
+        page.wait_for_selector("#model-name:not(:empty)")
         page.js_errors = errors
         return page
 
