@@ -28,6 +28,7 @@ SLOW_MODULES = {
     "test_multiworker",
     "test_notebook",
     "test_api_train",
+    "test_bundled",
     "test_jax_backend",
 }
 
