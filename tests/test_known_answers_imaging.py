@@ -8,18 +8,15 @@ import numpy as np
 import pytest
 
 from digitrec.errors import DataError
+from digitrec.imaging.filters import box_mean, label, max_filter
 from digitrec.imaging.fitting import _stroke_width, fit_mnist
 from digitrec.imaging.ink import (
     _background,
-    _box_blur,
     _coarse_size,
     _ink_is_dark,
-    _label,
-    _mean3x3,
     _otsu,
     find_ink,
     group_by_column,
-    max_filter,
     working_copy,
 )
 
@@ -248,7 +245,7 @@ def test_labels_are_8_connected_with_areas_and_exclusive_boxes():
     mask = np.zeros((6, 8), bool)
     mask[0, 0] = mask[1, 1] = mask[2, 2] = True  # a diagonal: one component when 8-connected
     mask[4:6, 5:8] = True
-    labels, areas, boxes = _label(mask)
+    labels, areas, boxes = label(mask)
     assert labels.dtype == np.int32 and labels.max() == 2
     assert labels[0, 0] == labels[1, 1] == labels[2, 2] == 1 and (labels[4:6, 5:8] == 2).all()
     assert areas.tolist() == [3, 6]
@@ -256,7 +253,7 @@ def test_labels_are_8_connected_with_areas_and_exclusive_boxes():
 
 
 def test_labels_of_an_empty_mask():
-    labels, areas, boxes = _label(np.zeros((4, 4), bool))
+    labels, areas, boxes = label(np.zeros((4, 4), bool))
     assert labels.dtype == np.int32 and not labels.any()
     assert areas.tolist() == [] and boxes.shape == (0, 4)
 
@@ -459,12 +456,12 @@ def test_box_blur_and_mean3x3_spread_an_impulse_evenly():
         side = 2 * radius + 1
         expected = np.zeros((9, 9))
         expected[4 - radius : 5 + radius, 4 - radius : 5 + radius] = 1 / side**2
-        np.testing.assert_allclose(_box_blur(impulse(9, 4, 4), radius), expected, atol=1e-7)
+        np.testing.assert_allclose(box_mean(impulse(9, 4, 4), radius, "symmetric"), expected, atol=1e-7)
     expected = np.zeros((9, 9))
     expected[3:6, 3:6] = 1 / 9
-    np.testing.assert_allclose(_mean3x3(impulse(9, 4, 4)), expected, atol=1e-7)
+    np.testing.assert_allclose(box_mean(impulse(9, 4, 4), 1, "edge"), expected, atol=1e-7)
     # at a corner the edge pixel is repeated: it counts 4 times in its own window, twice in its neighbours'
-    corner = _mean3x3(impulse(5, 0, 0))
+    corner = box_mean(impulse(5, 0, 0), 1, "edge")
     np.testing.assert_allclose(corner[:2, :2], [[4 / 9, 2 / 9], [2 / 9, 1 / 9]], atol=1e-7)
 
 

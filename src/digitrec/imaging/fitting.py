@@ -4,10 +4,9 @@ pasted into 28×28 so that the centre of mass lands where MNIST's does (as the M
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from digitrec.errors import DataError
-from digitrec.imaging.ink import dilate, max_filter, outline_length, resize
+from digitrec.imaging.filters import centre_of_mass, dilate, max_filter, outline_length, resize
 
 MNIST_SIZE = 28
 MNIST_BOX = 20  # MNIST digits were scaled so their longest side is 20 px
@@ -31,7 +30,7 @@ def fit_mnist(values: np.ndarray, mask: np.ndarray, exclude: np.ndarray | None =
     small = resize(ink, size)  # area averaging: the anti-aliased grey edges MNIST has
     small /= max(float(small.max()), 1e-6)
 
-    centre_row, centre_col = (float(c) for c in ndimage.center_of_mass(small))
+    centre_row, centre_col = centre_of_mass(small)
     top = int(np.clip(round(MNIST_CENTRE - centre_row), 0, MNIST_SIZE - small.shape[0]))
     left = int(np.clip(round(MNIST_CENTRE - centre_col), 0, MNIST_SIZE - small.shape[1]))
     out = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)

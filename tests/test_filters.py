@@ -1,0 +1,78 @@
+"""digitrec.imaging.filters against the definitions it replaces: scipy.ndimage's label, maximum_filter,
+uniform_filter and center_of_mass, on arbitrary masks and images (Hypothesis), plus the shapes that stress
+the run-based labelling (diagonal touches, U-shapes that join late, spirals)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from scipy import ndimage
+
+from digitrec.imaging import filters
+
+EIGHT = np.ones((3, 3), bool)
+masks = hnp.arrays(bool, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=40))
+images = hnp.arrays(
+    np.float32,
+    hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=30),
+    elements=st.floats(0, 1, width=32),
+)
+
+
+def assert_labels_match_scipy(mask: np.ndarray) -> None:
+    expected, count = ndimage.label(mask, structure=EIGHT)
+    labels, areas, boxes = filters.label(mask)
+    np.testing.assert_array_equal(labels, expected)
+    np.testing.assert_array_equal(areas, np.bincount(expected.ravel(), minlength=count + 1)[1:])
+    objects = [(r.start, c.start, r.stop, c.stop) for r, c in ndimage.find_objects(expected)]
+    np.testing.assert_array_equal(boxes, np.array(objects, np.int64).reshape(-1, 4))
+
+
+@given(masks)
+def test_labels_areas_and_boxes_are_scipys(mask):
+    assert_labels_match_scipy(mask)
+
+
+@given(st.integers(1, 60), st.integers(1, 60), st.floats(0.05, 0.95), st.integers(0, 2**32 - 1))
+def test_labels_of_random_masks_at_every_density(h, w, density, seed):
+    assert_labels_match_scipy(np.random.default_rng(seed).random((h, w)) < density)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        ["#.#", ".#.", "#.#"],  # an X: one component through diagonal touches only
+        ["#...#", "#...#", "#...#", "#####"],  # a U: two runs that join three rows down
+        ["#.#.#.#", "#.#.#.#", "#######"],  # a comb: four runs joined by the last row
+        ["#####", "....#", "###.#", "#...#", "#####"],  # a spiral
+        ["##..##", "..##..", "##..##"],  # runs meeting corner to corner
+        ["#..", "...", "..#"],  # a gap of one row: two components
+    ],
+)
+def test_labels_of_shapes_that_join_late(rows):
+    assert_labels_match_scipy(np.array([[c == "#" for c in row] for row in rows]))
+
+
+@given(st.one_of(masks, images), st.integers(1, 12))
+def test_max_filter_is_scipys_with_zero_outside(image, radius):
+    expected = ndimage.maximum_filter(image, size=2 * radius + 1, mode="constant", cval=0)
+    np.testing.assert_array_equal(filters.max_filter(image, radius), expected)
+
+
+@given(images, st.sampled_from([(1, "edge", "nearest"), (3, "symmetric", "reflect"), (2, "edge", "nearest")]))
+def test_box_mean_is_scipys_uniform_filter(image, case):
+    radius, edges, mode = case
+    if min(image.shape) <= radius and edges == "symmetric":
+        return  # numpy mirrors only a side's worth of pixels at a time; the images here are never this small
+    expected = ndimage.uniform_filter(image, size=2 * radius + 1, mode=mode)
+    np.testing.assert_allclose(filters.box_mean(image, radius, edges), expected, atol=1e-5)
+
+
+@given(images)
+def test_centre_of_mass_is_scipys(image):
+    if image.sum() < 1e-3:
+        return
+    np.testing.assert_allclose(filters.centre_of_mass(image), ndimage.center_of_mass(image), rtol=1e-5, atol=1e-4)
