@@ -123,12 +123,33 @@ def test_every_module_is_under_300_lines():
     assert not long, long
 
 
-def test_importing_digitrec_and_its_cli_starts_no_backend():
-    script = (
-        "import sys, digitrec, digitrec.cli, digitrec.inference, digitrec.recognize\n"
-        "digitrec.cli.build_parser()\n"
-        "print(sorted(m for m in ('tensorflow', 'keras', 'jax', 'onnxruntime') if m in sys.modules))"
-    )
+BACKENDS = ("tensorflow", "keras", "jax", "onnxruntime")
+HEAVY = ("pandas", "sklearn", "matplotlib")  # the training and data-file side: ~0.3–1 s of imports each
+
+
+def modules_loaded(script: str, watched: tuple[str, ...]) -> list[str]:
+    """Which of `watched` a fresh interpreter has imported after running `script`."""
+    script += f"\nimport sys; print(' '.join(sorted(m for m in {watched!r} if m in sys.modules)))"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    return result.stdout.splitlines()[-1].split()
+
+
+def test_importing_digitrec_and_its_cli_starts_no_backend():
+    script = "import digitrec, digitrec.cli, digitrec.inference, digitrec.recognize\ndigitrec.cli.build_parser()"
+    assert modules_loaded(script, BACKENDS + HEAVY) == []
+
+
+def test_predict_with_the_bundled_onnx_model_loads_only_onnx_runtime(tmp_path):
+    """The CLI start-up budget (issue #14: `digitrec predict one.png` in 0.5 s) leaves no room for pandas
+    (~0.3 s) or TensorFlow (seconds) on the path of one image through the default model."""
+    pytest.importorskip("onnxruntime")
+    image = tmp_path / "one.png"
+    script = (
+        "import numpy as np; from PIL import Image\n"
+        "pixels = np.zeros((28, 28), np.uint8); pixels[5:23, 12:16] = 255\n"
+        f"Image.fromarray(pixels).save({str(image)!r})\n"
+        "from digitrec.cli import main\n"
+        f"assert main(['predict', {str(image)!r}]) == 0"
+    )
+    assert modules_loaded(script, BACKENDS + HEAVY) == ["onnxruntime"]

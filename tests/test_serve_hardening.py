@@ -5,6 +5,7 @@ unless asked for, 503 beyond the in-flight limit, 408 for stalled bodies, quiet 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import socket
 import threading
 import time
@@ -152,6 +153,23 @@ def test_clients_gone_mid_body_leave_no_traceback_in_the_log(tmp_path):
         assert httpx.get(f"{url}/api/health").status_code == 200
     text = log.read_text()
     assert "Traceback" not in text and "ERROR" not in text, text[-2000:]
+
+
+def test_an_endless_request_head_is_refused_not_buffered():
+    """`digitrec serve` parses HTTP with h11 (request heads up to 16 KiB) even where httptools is installed,
+    whose uvicorn protocol buffers a header without limit."""
+    with serve_process() as (url, server):
+        host, port = url.removeprefix("http://").split(":")
+        before = vm_hwm_mib(server.pid)
+        answer = b""
+        with socket.create_connection((host, int(port)), timeout=10) as sock, contextlib.suppress(OSError):
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nhost: x\r\nx-big: ")
+            for _ in range(64):  # 64 MiB, unless the server hangs up first
+                sock.sendall(b"a" * (1 << 20))
+            answer = sock.recv(200)
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer
+        assert vm_hwm_mib(server.pid) - before < 32
+        assert httpx.get(f"{url}/api/health").status_code == 200
 
 
 def test_only_loopback_addresses_count_as_private():

@@ -28,14 +28,13 @@ import numpy as np
 from digitrec.errors import ConfigError, DigitrecError, ModelError
 from digitrec.fileio import atomic_path, read_json, write_json
 from digitrec.provenance import versions
-from digitrec.rundir import EXPORT_FORMATS, export_path, metadata_path
+from digitrec.rundir import DEFAULT_OPSET, EXPORT_FORMATS, export_path, metadata_path
 
 if TYPE_CHECKING:
     import keras
 
 log = logging.getLogger(__name__)
 
-DEFAULT_OPSET = 17  # tf2onnx 1.17 converts up to opset 18; 17 loads in every ONNX Runtime since 1.13
 INPUT_NAME, OUTPUT_NAME = "images", "probabilities"
 INPUT_SHAPE = (None, 28, 28, 1)
 

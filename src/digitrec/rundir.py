@@ -34,6 +34,8 @@ METRICS, REPORT = "metrics.json", "report.md"
 CURVES, CONFUSION, ERRORS = "curves.png", "confusion.png", "errors.png"
 MEMBER_PREFIX = "member-"
 EXPORT_FORMATS = ("onnx", "savedmodel")
+# Here rather than in export.py, so that `digitrec export --help` (every CLI start) needs no export module.
+DEFAULT_OPSET = 17  # tf2onnx 1.17 converts up to opset 18; 17 loads in every ONNX Runtime since 1.13
 EXPORT_SUFFIXES = {("onnx", False): ".onnx", ("onnx", True): ".int8.onnx", ("savedmodel", False): "_savedmodel"}
 _MAX_HISTORY_BYTES = 16 << 20  # ~100k epochs of history; a larger file is not ours
 

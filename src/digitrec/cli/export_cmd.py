@@ -6,8 +6,7 @@ import argparse
 
 from digitrec.cli._options import add_data_option, positive_int
 from digitrec.errors import ConfigError
-from digitrec.export import DEFAULT_OPSET
-from digitrec.rundir import EXPORT_FORMATS
+from digitrec.rundir import DEFAULT_OPSET, EXPORT_FORMATS
 
 
 def add_parser(sub) -> argparse.ArgumentParser:

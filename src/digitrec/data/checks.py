@@ -6,10 +6,14 @@ names the file, the row and the column.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from digitrec.errors import DataError
+
+if TYPE_CHECKING:  # pandas (~0.3 s to import) only for CSV frames: checking arrays must not load it
+    import pandas as pd
 
 IMAGE_SHAPE = (28, 28)
 PIXEL_COLUMNS = [f"pixel{i}" for i in range(IMAGE_SHAPE[0] * IMAGE_SHAPE[1])]
@@ -37,6 +41,8 @@ def _where(source: str, frame: pd.DataFrame, row_pos: int, column: str) -> str:
 def check_frame(frame: pd.DataFrame, source: str, lo: int, hi: int) -> np.ndarray:
     """Check that every cell is present, an integer, and within [lo, hi]; return them as int64. Messages
     number rows by the frame's index (from 0), so a chunk of a file reports rows of the file."""
+    import pandas as pd  # noqa: PLC0415 (see the module imports)
+
     if frame.empty:
         raise DataError(f"{source}: no data rows")
     if all(pd.api.types.is_integer_dtype(dtype) for dtype in frame.dtypes):
@@ -66,6 +72,8 @@ def check_frame(frame: pd.DataFrame, source: str, lo: int, hi: int) -> np.ndarra
 def _check_range(frame: pd.DataFrame, values: np.ndarray, source: str, lo: int, hi: int) -> np.ndarray:
     out_of_range = (values < lo) | (values > hi)
     if out_of_range.any():
+        import pandas as pd  # noqa: PLC0415 (see the module imports)
+
         row, col = _first_bad_cell(frame, pd.DataFrame(out_of_range, columns=frame.columns))
         raise DataError(f"{_where(source, frame, row, col)}: value {_cell(frame, row, col)!r} outside {lo}–{hi}")
     return values

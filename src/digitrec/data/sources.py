@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.data.checks import check_images, check_labels
-from digitrec.data.download import ensure_mnist
 from digitrec.data.idx import iter_idx, read_idx
-from digitrec.data.kaggle import CHUNK_ROWS as CSV_CHUNK_ROWS
-from digitrec.data.kaggle import iter_kaggle_csv, read_kaggle_csv
 from digitrec.errors import DataError
+
+# The Kaggle CSV reader (pandas, ~0.3 s to import) loads when a CSV is read and the downloader (http, ssl)
+# when MNIST is fetched: predicting on images or IDX files pays for neither.
 
 ENV_VAR = "DIGITREC_DATA"
 KINDS = ("mnist", "kaggle")
@@ -72,6 +72,8 @@ def _find(directory: Path, stem: str) -> Path:
 def load_mnist(directory: Path | None) -> Dataset:
     spec = DataSpec("mnist", directory)
     if directory is None:
+        from digitrec.data.download import ensure_mnist  # noqa: PLC0415 (see the module imports)
+
         directory = ensure_mnist()
     elif not directory.is_dir():
         raise DataError(f"{directory}: not a directory")
@@ -85,6 +87,8 @@ def load_mnist(directory: Path | None) -> Dataset:
 
 
 def load_kaggle(directory: Path, with_test: bool = True) -> Dataset:
+    from digitrec.data.kaggle import read_kaggle_csv  # noqa: PLC0415 (pandas: see the module imports)
+
     if not directory.is_dir():
         raise DataError(f"{directory}: not a directory")
     x_train, y_train = read_kaggle_csv(_find(directory, "train.csv"), labelled=True)
@@ -108,7 +112,9 @@ def iter_images_file(path: str | os.PathLike, chunk: int = 4096) -> Iterator[np.
     """The images of one IDX or Kaggle CSV file (by name: .csv), uint8 (n, 28, 28), `chunk` at a time."""
     path = Path(path)
     if ".csv" in path.suffixes:
-        for images, _ in iter_kaggle_csv(path, chunk_rows=min(chunk, CSV_CHUNK_ROWS)):
+        from digitrec.data.kaggle import CHUNK_ROWS, iter_kaggle_csv  # noqa: PLC0415 (pandas: see the imports)
+
+        for images, _ in iter_kaggle_csv(path, chunk_rows=min(chunk, CHUNK_ROWS)):
             yield images
         return
     for part in iter_idx(path, chunk):

@@ -60,7 +60,10 @@ def create_app(
     if predictor is None:
         from digitrec.inference import load_predictor  # noqa: PLC0415 (a .keras model pulls in Keras)
 
-        predictor = load_predictor(model_source)
+        # One ONNX Runtime thread per inference: a request is one image (~0.3 ms), too small to split, and
+        # the pool's second thread spins after each run, costing ~5 ms of CPU and latency per request on
+        # 2 cores (measured); requests in parallel use the cores instead (`cpu_work` below).
+        predictor = load_predictor(model_source, threads=1)
     # The first call traces the model; pay that at start-up rather than on a user's first stroke.
     predictor.predict_proba(np.zeros((1, 28, 28), np.uint8))
 
