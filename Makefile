@@ -65,15 +65,16 @@ mutation: setup
 # The full measurements behind the README's results (about 2½ h on the 2-core CPU).
 bench: setup
 	rm -rf runs/bench
-	$(BIN)/python benchmarks/time_to_accuracy.py --runs seed:0,fast:0,fast:1,fast:2,best:0,best:1,best:2 --keep runs/bench
+	$(BIN)/python benchmarks/time_to_accuracy.py --recipes fast,best --seeds 0,1,2 --keep runs/bench
 	$(BIN)/python benchmarks/ensemble_gain.py --name fast runs/bench/fast-0 runs/bench/fast-1 runs/bench/fast-2
 	$(BIN)/python benchmarks/ensemble_gain.py --name best runs/bench/best-0 runs/bench/best-1 runs/bench/best-2
-	$(BIN)/python benchmarks/ensemble_gain.py --name all_recipes runs/bench/seed-0 runs/bench/fast-* runs/bench/best-*
+	$(BIN)/python benchmarks/ensemble_gain.py --name all_recipes runs/bench/fast-* runs/bench/best-*
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/input_pipeline.py
 	$(BIN)/python benchmarks/inference_backends.py
 	$(BIN)/python benchmarks/tta_gain.py
 	$(BIN)/python benchmarks/seed_recipe.py
+	$(BIN)/python benchmarks/preprocessing.py
 
 # A few minutes: the fast preset's time to accuracy, and throughput on 10,000 images.
 bench-quick: setup

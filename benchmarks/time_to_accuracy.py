@@ -1,23 +1,35 @@
-"""Time to accuracy and final accuracy of the presets on MNIST, on this machine, in one process.
+"""Time to accuracy, drift-resistant: candidate recipes against the seed recipe, measured side by side.
 
-Each preset trains on MNIST train (54,000 images; 6,000 held out for validation, which is all any recipe
-selects on) and is scored on the MNIST test set after every epoch; scoring time is excluded from the clock.
-Prints wall seconds until test accuracy first reaches each threshold and the ratio to `seed`.
+This machine's speed drifts (the same epoch runs 1.5–2× slower in some hours, even for seconds within one),
+so a time ratio only counts when both sides are measured in the same minutes. The schedule interleaves
+short slices of the seed recipe (the baseline) with whole candidate runs:
 
-    python benchmarks/time_to_accuracy.py                      # seed, fast, best, seed 0
-    python benchmarks/time_to_accuracy.py --presets fast,best --seeds 0,1,2
-    python benchmarks/time_to_accuracy.py --quick              # fast only, a few minutes
+    seed slice · candidate run 1 · seed slice · candidate run 2 · seed slice · …
+
+Every clock is the run's own: the per-epoch `elapsed_seconds` of its history (fit time including validation;
+no process start-up, data loading, checkpointing or calibration). A seed slice trains the seed recipe for
+`--slice-epochs` epochs; its first epoch carries the same one-off graph tracing as a full run's, so the seed
+recipe's full time in that slice's minutes is `first + (30 - 1) × median(later epochs)`. Each candidate run
+is divided by the mean of the two slices around it; the report gives every ratio, their median and spread.
+
+Accuracy: every run trains on MNIST train only (54,000 images; 6,000 held out, stratified, are all it
+selects on: the recipe's own schedule, calibration and the reported time to validation accuracy) and its
+final model is scored once on MNIST t10k. Mean ± std over the seeds.
+
+    python benchmarks/time_to_accuracy.py                          # fast × seeds 0,1,2 against seed
+    python benchmarks/time_to_accuracy.py --recipes fast,best --seeds 0,1,2 --keep runs/bench
+    python benchmarks/time_to_accuracy.py --quick                  # fast, seed 0, one-epoch slices
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import statistics
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
@@ -27,154 +39,146 @@ import numpy as np
 
 from digitrec import recipes, training
 from digitrec.data import load_dataset
-from digitrec.data.prepare import normalize
-from digitrec.inference import Predictor, load_predictor
-from digitrec.inference.keras_model import KerasModel
+from digitrec.inference import load_predictor
+from digitrec.rundir import Run
 
 from _common import data_spec, peak_rss_mib, write_result
 
-THRESHOLDS = (0.99, 0.995, 0.996, 0.997)
+VAL_THRESHOLDS = (0.99, 0.995, 0.996, 0.997)
 
 
-class TestAccuracyClock(keras.callbacks.Callback):
-    """Scores the test set after each epoch, with the scoring time kept off the training clock."""
-
-    def __init__(self, x_test, y_test):
-        super().__init__()
-        self.x_test, self.y_test = normalize(x_test), y_test
-        self.train_seconds = 0.0
-        self.curve: list[dict] = []
-
-    def on_train_begin(self, logs=None):
-        self.mark = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.train_seconds += time.perf_counter() - self.mark
-        probs = Predictor([KerasModel(self.model)], "bench", probe=False).predict_proba(self.x_test)
-        acc = float((probs.argmax(1) == self.y_test).mean())
-        self.curve.append(
-            {
-                "epoch": epoch + 1,
-                "seconds": round(self.train_seconds, 1),
-                "test_accuracy": acc,
-                "val_accuracy": float(logs.get("val_accuracy", float("nan"))),
-            }
-        )
-        print(f"    epoch {epoch + 1}: {self.train_seconds:6.0f} s  test {acc:.4%}", flush=True)
-        self.mark = time.perf_counter()
+def epoch_seconds(run: Run) -> list[float]:
+    """Per-epoch fit seconds from the run's own history (cumulative `elapsed_seconds` differenced)."""
+    elapsed = [row["elapsed_seconds"] for row in run.history()]
+    return [round(b - a, 3) for a, b in zip([0.0, *elapsed], elapsed, strict=False)]
 
 
-def run_one(preset: str, seed: int, data, epochs: int | None, workdir: str) -> dict:
-    recipe = recipes.get(preset)
-    if epochs:
-        recipe = recipe.replace(epochs=epochs)
-    clock = TestAccuracyClock(data.x_test, data.y_test)
-    run_dir = os.path.join(workdir, f"{recipe.name}-{seed}")
-    run = training.train(recipe, data, run_dir, seed=seed, callbacks=[clock], verbose=0)
-    # The run's final model is what a user gets (EMA weights swapped in, if the recipe uses them).
-    final_probs = load_predictor(run.path).predict_proba(data.x_test)
+def seed_slice(data, seed: int, epochs: int, workdir: str, index: int) -> dict:
+    """A few epochs of the seed recipe → its full run's estimated seconds at this moment."""
+    baseline = recipes.get("seed")
+    run = training.train(baseline.replace(epochs=epochs), data, os.path.join(workdir, f"slice-{index}"), seed=seed)
+    seconds = epoch_seconds(run)
+    steady = statistics.median(seconds[1:]) if len(seconds) > 1 else seconds[0]
+    estimate = seconds[0] + (baseline.epochs - 1) * steady
+    print(f"  seed slice {index}: epochs {seconds} s → seed recipe ≈ {estimate:.0f} s", flush=True)
+    _release()
+    return {"index": index, "epoch_seconds": seconds, "steady_epoch_seconds": steady, "estimate": round(estimate, 1)}
+
+
+def candidate_run(recipe: recipes.Recipe, seed: int, data, workdir: str) -> dict:
+    run = training.train(recipe, data, os.path.join(workdir, f"{recipe.name}-{seed}"), seed=seed)
+    seconds = epoch_seconds(run)
+    history = run.history()
+    elapsed = [row["elapsed_seconds"] for row in history]
     reached = {
-        f"{t:.1%}": next((c["seconds"] for c in clock.curve if c["test_accuracy"] >= t), None) for t in THRESHOLDS
+        f"{t:.1%}": next((s for s, row in zip(elapsed, history, strict=True) if row["val_accuracy"] >= t), None)
+        for t in VAL_THRESHOLDS
     }
+    probs = load_predictor(run.path).predict_proba(data.x_test)
+    accuracy = float((probs.argmax(1) == data.y_test).mean())
+    print(f"  {recipe.name} seed {seed}: {elapsed[-1]:.0f} s, MNIST test {accuracy:.4%}", flush=True)
+    _release()
     return {
-        "preset": recipe.name,
+        "recipe": recipe.name,
         "seed": seed,
         "epochs": recipe.epochs,
-        "recipe": recipe.to_dict(),
-        "train_seconds": round(clock.train_seconds, 1),
-        "time_to_accuracy": reached,
-        "final_test_accuracy": float((final_probs.argmax(1) == data.y_test).mean()),
-        "final_probs": final_probs,
-        "curve": clock.curve,
+        "train_seconds": elapsed[-1],
+        "epoch_seconds": seconds,
+        "val_accuracy_final": history[-1]["val_accuracy"],
+        "seconds_to_val_accuracy": reached,
+        "test_accuracy": accuracy,
+        "probs": probs,
+        "config": recipe.to_dict(),
     }
 
 
-def summarize(runs: list[dict], y_test: np.ndarray) -> dict:
+def _release() -> None:
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def summarize(runs: list[dict], slices: list[dict], y_test: np.ndarray) -> dict:
+    for i, run in enumerate(runs):  # run i sits between slices i and i + 1
+        around = [s["estimate"] for s in slices[i : i + 2]]
+        run["seed_estimate"] = round(statistics.mean(around), 1)
+        run["ratio"] = round(run["train_seconds"] / run["seed_estimate"], 4)
     summary = {}
-    for preset in dict.fromkeys(r["preset"] for r in runs):
-        group = [r for r in runs if r["preset"] == preset]
-        accs = [r["final_test_accuracy"] for r in group]
+    for name in dict.fromkeys(r["recipe"] for r in runs):
+        group = [r for r in runs if r["recipe"] == name]
+        accs, ratios = [r["test_accuracy"] for r in group], [r["ratio"] for r in group]
         entry = {
             "seeds": [r["seed"] for r in group],
-            "mean": statistics.mean(accs),
-            "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
-            "mean_train_seconds": statistics.mean(r["train_seconds"] for r in group),
+            "test_accuracy_mean": statistics.mean(accs),
+            "test_accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            "test_accuracies": accs,
+            "train_seconds": [r["train_seconds"] for r in group],
+            "ratios": ratios,
+            "ratio_median": statistics.median(ratios),
+            "ratio_min": min(ratios),
+            "ratio_max": max(ratios),
         }
         if len(group) > 1:
-            ensemble = np.mean([r["final_probs"] for r in group], axis=0)
-            entry["ensemble_test_accuracy"] = float((ensemble.argmax(1) == y_test).mean())
-        summary[preset] = entry
+            mean_probs = np.mean([r["probs"] for r in group], axis=0)
+            entry["ensemble_test_accuracy"] = float((mean_probs.argmax(1) == y_test).mean())
+        summary[name] = entry
     return summary
 
 
-def print_tables(runs: list[dict], summary: dict) -> None:
-    base = next((r for r in runs if r["preset"] == "seed"), None)
-    print(
-        f"\n{'preset':8} {'seed':>4} {'train s':>8} "
-        + " ".join(f"{t:>7.1%}" for t in THRESHOLDS)
-        + f" {'final':>8} {'seed÷':>6}"
-    )
-    for r in runs:
-        cells = " ".join(f"{v:7.0f}" if v is not None else "      -" for v in r["time_to_accuracy"].values())
-        ratio = f"{base['train_seconds'] / r['train_seconds']:6.1f}" if base else "     -"
+def report(summary: dict, slices: list[dict]) -> None:
+    steady = [s["steady_epoch_seconds"] for s in slices]
+    print(f"\nseed recipe steady epoch: {min(steady):.1f}–{max(steady):.1f} s across {len(slices)} slices")
+    for name, e in summary.items():
+        ensemble = f"; ensemble {e['ensemble_test_accuracy']:.4%}" if "ensemble_test_accuracy" in e else ""
         print(
-            f"{r['preset']:8} {r['seed']:>4} {r['train_seconds']:8.0f} {cells} {r['final_test_accuracy']:8.4%} {ratio}"
-        )
-    for preset, entry in summary.items():
-        extra = (
-            f", ensemble of {len(entry['seeds'])}: {entry['ensemble_test_accuracy']:.4%}"
-            if "ensemble_test_accuracy" in entry
-            else ""
-        )
-        print(
-            f"{preset}: final test accuracy {entry['mean']:.4%} ± {entry['std']:.4%} over {len(entry['seeds'])} "
-            f"seed(s), {entry['mean_train_seconds']:.0f} s each{extra}"
+            f"{name}: MNIST test {e['test_accuracy_mean']:.4%} ± {e['test_accuracy_std']:.4%} over seeds "
+            f"{e['seeds']}{ensemble}; time ÷ seed's: median {e['ratio_median']:.3f} "
+            f"(range {e['ratio_min']:.3f}–{e['ratio_max']:.3f}; {', '.join(f'{r:.3f}' for r in e['ratios'])})"
         )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", default="seed,fast,best")
-    parser.add_argument("--seeds", default="0")
-    parser.add_argument("--runs", help="explicit PRESET:SEED list, run in this order (overrides --presets/--seeds)")
-    parser.add_argument("--epochs", type=int, help="override every preset's epochs (exploration only)")
-    parser.add_argument("--quick", action="store_true", help="fast preset, seed 0 only")
-    parser.add_argument("--name", default=None, help="results file name (default from the presets)")
-    parser.add_argument(
-        "--keep",
-        metavar="DIR",
-        help="keep the run directories (models) here, e.g. for benchmarks/ensemble_gain.py; default: a temporary dir",
-    )
+    parser.add_argument("--recipes", default="fast", help="presets or recipe .json files, comma-separated")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--slice-epochs", type=int, default=2, help="epochs per seed-recipe slice (≥ 2)")
+    parser.add_argument("--quick", action="store_true", help="fast, seed 0, one-epoch slices (a smoke run)")
+    parser.add_argument("--name", default="time_to_accuracy_interleaved", help="results file name")
+    parser.add_argument("--keep", metavar="DIR", help="keep the candidate runs (models) here; default: temporary")
     args = parser.parse_args()
+    names, seeds = args.recipes.split(","), [int(s) for s in args.seeds.split(",")]
+    slice_epochs = args.slice_epochs
     if args.quick:
-        plan = [("fast", 0)]
-    elif args.runs:
-        plan = [(p, int(s)) for p, s in (item.split(":") for item in args.runs.split(","))]
-    else:
-        plan = [(p, int(s)) for p in args.presets.split(",") for s in args.seeds.split(",")]
-    name = args.name or "time_to_accuracy" + ("_quick" if args.quick else "")
+        names, seeds, slice_epochs, args.name = ["fast"], [0], 1, args.name + "_quick"
+    plan = [(recipes.get(name), seed) for seed in seeds for name in names]  # seeds outer: recipes alternate
 
     data = load_dataset(data_spec("mnist"))
-    runs = []
+    slices: list[dict] = []
+    runs: list[dict] = []
     with contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory() as workdir:
-        for preset, seed in plan:
-            print(f"{preset} seed {seed}", flush=True)
-            runs.append(run_one(preset, seed, data, args.epochs, workdir))
-            summary = summarize(runs, data.y_test)
-            # Written after every run, so a long sweep that is cut short still leaves its measurements.
+        os.makedirs(workdir, exist_ok=True)
+        scratch = tempfile.mkdtemp(dir=workdir)  # the seed slices: only their clocks matter
+        slices.append(seed_slice(data, 0, slice_epochs, scratch, 0))
+        for recipe, seed in plan:
+            runs.append(candidate_run(recipe, seed, data, workdir))
+            slices.append(seed_slice(data, len(slices), slice_epochs, scratch, len(slices)))
+            summary = summarize(runs, slices, data.y_test)
+            # Written after every pair, so a long sweep that is cut short still leaves its measurements.
             write_result(
-                name,
+                args.name,
                 {
                     "command": "python benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:]),
                     "data": "MNIST train (54,000 train / 6,000 validation, stratified, split seed = run seed); "
-                    "scored on MNIST t10k after every epoch, scoring excluded from the clock",
+                    "final model scored once on MNIST t10k",
+                    "clock": "the runs' own per-epoch elapsed_seconds (fit incl. validation; no start-up, "
+                    "checkpoint or calibration); seed recipe ≈ first epoch + 29 × median later epoch of a slice",
                     "complete": len(runs) == len(plan),
                     "summary": summary,
-                    "runs": [{k: v for k, v in r.items() if k != "final_probs"} for r in runs],
+                    "seed_slices": slices,
+                    "runs": [{k: v for k, v in r.items() if k != "probs"} for r in runs],
                     "peak_rss_mib": round(peak_rss_mib()),
                 },
             )
-    print_tables(runs, summary)
+    report(summary, slices)
 
 
 if __name__ == "__main__":

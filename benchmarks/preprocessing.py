@@ -1,0 +1,168 @@
+"""What a user waits for on one photo, without the server: decoding, preprocessing (decoded image → 28×28),
+inference of one image, and a whole `digitrec predict one.jpg` process.
+
+Photos: 150×150 JPEGs of MNIST t10k digits on uneven paper (the serve benchmark's). Each stage is timed
+over all photos, per photo, in R rounds; the median and the best round are reported. With `--compare REV`
+the same timing runs for the code at git revision REV (a temporary worktree) in alternating subprocesses,
+A B A B …, so the ratio is measured side by side on this drifting machine.
+
+    python benchmarks/preprocessing.py                    # this checkout
+    python benchmarks/preprocessing.py --compare 83e7069  # against an older revision, interleaved
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _common import data_spec, write_result
+
+PHOTOS = 100
+
+
+def photos() -> tuple[list[bytes], list[int]]:
+    import numpy as np
+    from serve_load import photo
+
+    from digitrec.data import load_dataset
+
+    data = load_dataset(data_spec("mnist"))
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(data.x_test), PHOTOS, replace=False)
+    return [photo(data.x_test[i], rng) for i in picks], [int(data.y_test[i]) for i in picks]
+
+
+def time_stages(images: list[bytes]) -> dict:
+    """One round: ms per photo for each stage (run inside the process of the code under test)."""
+    from digitrec import imaging
+
+    def per_photo(work) -> float:
+        start = time.perf_counter()
+        for item in work:
+            item()
+        return (time.perf_counter() - start) / len(images) * 1000
+
+    decoded = [imaging.load_image(b) for b in images]
+    return {
+        "decode_ms": per_photo([lambda b=b: imaging.load_image(b) for b in images]),
+        "preprocess_ms": per_photo([lambda d=d: imaging.to_mnist(d) for d in decoded]),
+    }
+
+
+def child(src: str, rounds: int, payload: str) -> None:
+    """`--child`: time this process's digitrec (from `src`) on the photos, one JSON line per round."""
+    sys.path.insert(0, src)
+    for name in [n for n in sys.modules if n.startswith("digitrec")]:
+        del sys.modules[name]
+    images = [bytes.fromhex(h) for h in json.loads(Path(payload).read_text())]
+    time_stages(images)  # warm-up
+    for _ in range(rounds):
+        print(json.dumps(time_stages(images)), flush=True)
+
+
+def run_child(src: str, payload: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", src, "--payload", payload]
+    lines = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()
+    return json.loads(lines[-1])
+
+
+def cli_wall(image: Path, runs: int) -> list[float]:
+    digitrec = Path(sys.executable).with_name("digitrec")
+    walls = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([str(digitrec), "predict", str(image)], check=True, capture_output=True)
+        walls.append(time.perf_counter() - start)
+    return walls
+
+
+def summary(values: list[float]) -> dict:
+    return {"median": round(statistics.median(values), 3), "best": round(min(values), 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--compare", metavar="REV", help="also time git revision REV, interleaved")
+    parser.add_argument("--name", default="preprocessing")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--payload", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, 1, args.payload)
+        return
+
+    import numpy as np
+
+    from digitrec import imaging, load
+
+    images, labels = photos()
+    recognizer = load()
+    prepared = np.stack([imaging.to_mnist(imaging.load_image(b)) for b in images])
+    accuracy = float(np.mean(recognizer.predict_proba(prepared).argmax(1) == labels))
+    one = prepared[:1]
+    recognizer.predict_proba(one)
+    start = time.perf_counter()
+    for _ in range(200):
+        recognizer.predict_proba(one)
+    inference_ms = (time.perf_counter() - start) / 200 * 1000
+
+    rounds: dict[str, list[dict]] = {"this checkout": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        payload = Path(tmp) / "photos.json"
+        payload.write_text(json.dumps([b.hex() for b in images]))
+        image = Path(tmp) / "one.jpg"
+        image.write_bytes(images[0])
+        sources = {"this checkout": str(ROOT / "src")}
+        if args.compare:
+            tree = Path(tmp) / "baseline"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), args.compare])
+            sources[args.compare] = str(tree / "src")
+            rounds[args.compare] = []
+        try:
+            for _ in range(args.rounds):  # A B A B …: both sides see the same minutes of the machine
+                for label, src in sources.items():
+                    rounds[label].append(run_child(src, str(payload)))
+        finally:
+            if args.compare:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+        walls = cli_wall(image, args.rounds)
+
+    results = {label: {stage: summary([r[stage] for r in rows]) for stage in rows[0]} for label, rows in rounds.items()}
+    if args.compare:
+        ratios = [
+            new["preprocess_ms"] / old["preprocess_ms"]
+            for new, old in zip(rounds["this checkout"], rounds[args.compare], strict=True)
+        ]
+        results["preprocess_ratio_to_" + args.compare] = summary(ratios) | {"range_max": round(max(ratios), 3)}
+    for label, stages in results.items():
+        print(f"{label}: {stages}")
+    print(f"inference of one image {inference_ms:.3f} ms; accuracy on the {PHOTOS} photos {accuracy:.2%}")
+    print(f"digitrec predict one.jpg: median {statistics.median(walls):.3f} s, best {min(walls):.3f} s")
+    write_result(
+        args.name,
+        {
+            "command": "python benchmarks/preprocessing.py " + " ".join(sys.argv[1:]),
+            "photos": f"{PHOTOS} 150x150 JPEGs of MNIST t10k digits (benchmarks/serve_load.py's photo())",
+            "rounds": args.rounds,
+            "stages_ms_per_photo": results,
+            "inference_one_image_ms": round(inference_ms, 3),
+            "bundled_model_accuracy_on_photos": accuracy,
+            "cli_predict_one_wall_s": summary(walls),
+            "cpu_count": os.cpu_count(),
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
