@@ -126,7 +126,11 @@ def main() -> None:
         sources = {"this checkout": str(ROOT / "src")}
         if args.compare:
             tree = Path(tmp) / "baseline"
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), args.compare])
+            added = subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), args.compare]
+            )
+            if added.returncode:
+                raise SystemExit(f"--compare {args.compare}: not a revision of this repository")
             sources[args.compare] = str(tree / "src")
             rounds[args.compare] = []
         try:
