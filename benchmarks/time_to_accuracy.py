@@ -19,6 +19,11 @@ final model is scored once on MNIST t10k. Mean ± std over the seeds.
     python benchmarks/time_to_accuracy.py                          # fast × seeds 0,1,2 against seed
     python benchmarks/time_to_accuracy.py --recipes fast,best --seeds 0,1,2 --keep runs/bench
     python benchmarks/time_to_accuracy.py --quick                  # fast, seed 0, one-epoch slices
+    python benchmarks/time_to_accuracy.py --combine A.json B.json --name fast_3seeds   # sweeps across sessions
+
+`--combine` joins the runs of earlier result files: each run keeps the ratio to the slices around it in its
+own sweep, so a sweep cut into sessions (this machine's slow hours make one sweep of 3 seeds take an hour or
+more) adds up to the same report; the ensemble figure needs the runs' probabilities and is left out.
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import json
 import os
 import statistics
 import sys
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
@@ -97,8 +104,10 @@ def _release() -> None:
     gc.collect()
 
 
-def summarize(runs: list[dict], slices: list[dict], y_test: np.ndarray) -> dict:
+def summarize(runs: list[dict], slices: list[dict], y_test: np.ndarray | None) -> dict:
     for i, run in enumerate(runs):  # run i sits between slices i and i + 1
+        if "ratio" in run:  # combined from an earlier sweep: measured against that sweep's slices
+            continue
         around = [s["estimate"] for s in slices[i : i + 2]]
         run["seed_estimate"] = round(statistics.mean(around), 1)
         run["ratio"] = round(run["train_seconds"] / run["seed_estimate"], 4)
@@ -117,7 +126,7 @@ def summarize(runs: list[dict], slices: list[dict], y_test: np.ndarray) -> dict:
             "ratio_min": min(ratios),
             "ratio_max": max(ratios),
         }
-        if len(group) > 1:
+        if len(group) > 1 and y_test is not None:
             mean_probs = np.mean([r["probs"] for r in group], axis=0)
             entry["ensemble_test_accuracy"] = float((mean_probs.argmax(1) == y_test).mean())
         summary[name] = entry
@@ -136,6 +145,28 @@ def report(summary: dict, slices: list[dict]) -> None:
         )
 
 
+def combine(paths: list[str], name: str) -> None:
+    """Join the runs (and slices) of earlier result files into one report."""
+    results = [json.loads(Path(p).read_text()) for p in paths]
+    runs = [run for result in results for run in result["runs"]]
+    slices = [s for result in results for s in result["seed_slices"]]
+    summary = summarize(runs, slices, None)
+    write_result(
+        name,
+        {
+            "command": "python benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:]),
+            "combined": [{"command": r["command"], "date": r["date"], "complete": r["complete"]} for r in results],
+            "data": results[0]["data"],
+            "clock": results[0]["clock"],
+            "complete": all(r["complete"] for r in results),
+            "summary": summary,
+            "seed_slices": slices,
+            "runs": runs,
+        },
+    )
+    report(summary, slices)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--recipes", default="fast", help="presets or recipe .json files, comma-separated")
@@ -144,7 +175,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fast, seed 0, one-epoch slices (a smoke run)")
     parser.add_argument("--name", default="time_to_accuracy_interleaved", help="results file name")
     parser.add_argument("--keep", metavar="DIR", help="keep the candidate runs (models) here; default: temporary")
+    parser.add_argument("--combine", nargs="+", metavar="JSON", help="join earlier result files; trains nothing")
     args = parser.parse_args()
+    if args.combine:
+        combine(args.combine, args.name)
+        return
     names, seeds = args.recipes.split(","), [int(s) for s in args.seeds.split(",")]
     slice_epochs = args.slice_epochs
     if args.quick:
