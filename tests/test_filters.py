@@ -76,3 +76,16 @@ def test_centre_of_mass_is_scipys(image):
     if image.sum() < 1e-3:
         return
     np.testing.assert_allclose(filters.centre_of_mass(image), ndimage.center_of_mass(image), rtol=1e-5, atol=1e-4)
+
+
+@given(images, st.integers(0, 40), st.sampled_from(["edge", "symmetric"]))
+def test_pad_is_numpys(image, radius, edges):
+    # Radii up to 40 on sides from 1: "symmetric" mirrors repeatedly when the radius exceeds a side.
+    np.testing.assert_array_equal(filters.pad(image, radius, edges), np.pad(image, radius, mode=edges))
+
+
+@given(masks)
+def test_outline_length_counts_the_edges_between_the_shape_and_the_rest(mask):
+    padded = np.pad(mask, 1)
+    expected = np.count_nonzero(padded[1:] != padded[:-1]) + np.count_nonzero(padded[:, 1:] != padded[:, :-1])
+    assert filters.outline_length(mask) == expected

@@ -15,6 +15,7 @@ from digitrec.imaging.ink import (
     _coarse_size,
     _ink_is_dark,
     _otsu,
+    _quantile,
     find_ink,
     group_by_column,
     working_copy,
@@ -260,9 +261,15 @@ def test_labels_of_an_empty_mask():
 
 @pytest.mark.parametrize(
     "shape, expected",
-    [((512, 384), (256, 192)), ((100, 50), (256, 128)), ((1000, 3), (256, 1)), ((3, 1000), (1, 256))],
+    [
+        ((512, 384), (256, 192)),
+        ((100, 50), (256, 128)),
+        ((1000, 3), (256, 1)),
+        ((3, 1000), (1, 256)),
+        ((257, 4), (256, 4)),
+    ],
 )
-def test_the_working_copy_has_a_longest_side_of_256(shape, expected):
+def test_the_working_copy_of_a_large_or_tiny_image_has_a_longest_side_of_256(shape, expected):
     grey = np.full(shape, 0.25, np.float32)
     work = working_copy(grey)
     assert work.shape == expected and work.dtype == np.float32
@@ -288,13 +295,22 @@ def test_halving_averages_pixel_pairs():
     assert set(np.unique(work).tolist()) == {0.0, 1.0}
 
 
-def test_slightly_small_images_are_enlarged_bilinearly_too():
-    # 200 → 256: pixel x samples the input at (x + 0.5) · 200/256 − 0.5; the step between columns 99 and 100
-    # becomes 0.109375 at x = 127 and 0.890625 at x = 128.
-    step = np.zeros((200, 200), np.float32)
-    step[:, 100:] = 1
+def test_images_under_128_px_are_enlarged_bilinearly_too():
+    # 100 → 256: pixel x samples the input at (x + 0.5) · 100/256 − 0.5; the step between columns 49 and 50
+    # becomes 0.3046875 at x = 127 and 0.6953125 at x = 128.
+    step = np.zeros((100, 100), np.float32)
+    step[:, 50:] = 1
     work = working_copy(step)
-    np.testing.assert_allclose(work[0, 125:131], [0, 0, 0.109375, 0.890625, 1, 1], atol=1e-6)
+    np.testing.assert_allclose(work[0, 125:131], [0, 0, 0.3046875, 0.6953125, 1, 1], atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(128, 40), (150, 150), (200, 256), (256, 256)])
+def test_images_of_128_to_256_px_are_worked_on_as_they_are(shape):
+    # Enlarging them would add pixels, not detail.
+    grey = np.random.default_rng(0).random(shape).astype(np.float32)
+    work = working_copy(grey)
+    assert work.dtype == np.float32
+    np.testing.assert_array_equal(work, grey)
 
 
 # ---------------------------------------------------------------------------------------------- find_ink
@@ -443,6 +459,15 @@ def test_polarity(name, grey, dark):
 )
 def test_otsu(values, threshold):
     assert _otsu(np.array(values, np.float32)) == pytest.approx(threshold, abs=1e-7)
+
+
+@pytest.mark.parametrize("q", [0.0, 0.005, 0.1, 0.5, 0.75, 0.995, 1.0])
+@pytest.mark.parametrize("size", [1, 2, 7, 64, 5000])
+def test_quantile_is_numpys(q, size):
+    values = np.random.default_rng(size).random(size).astype(np.float32)
+    assert _quantile(values, q) == pytest.approx(float(np.quantile(values, q)), abs=1e-6)
+    windows = values.reshape(1, 1, -1).repeat(3, axis=1) * np.float32([[[1.0], [0.5], [0.25]]])
+    np.testing.assert_allclose(_quantile(windows, q, axis=-1), np.quantile(windows, q, axis=-1), atol=1e-6)
 
 
 def impulse(size: int, row: int, col: int) -> np.ndarray:
