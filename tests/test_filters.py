@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from PIL import Image
 from scipy import ndimage
 
 from digitrec.imaging import filters
@@ -89,3 +90,33 @@ def test_outline_length_counts_the_edges_between_the_shape_and_the_rest(mask):
     padded = np.pad(mask, 1)
     expected = np.count_nonzero(padded[1:] != padded[:-1]) + np.count_nonzero(padded[:, 1:] != padded[:, :-1])
     assert filters.outline_length(mask) == expected
+
+
+def pillow_resize(image: np.ndarray, size: tuple[int, int], method) -> np.ndarray:
+    return np.array(Image.fromarray(image, "F").resize(size, method), dtype=np.float32)
+
+
+@given(images, st.integers(1, 40), st.integers(1, 40), st.sampled_from(["box", "bilinear"]))
+def test_resize_is_pillows(image, width, height, name):
+    # Every combination: shrinking or enlarging per axis, with the bilinear plan or Pillow itself.
+    method = {"box": Image.Resampling.BOX, "bilinear": Image.Resampling.BILINEAR}[name]
+    got = filters.resize(image, (width, height), method)
+    assert got.shape == (height, width) and got.dtype == np.float32
+    np.testing.assert_allclose(got, pillow_resize(image, (width, height), method), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "shape, size, method",
+    [
+        ((150, 150), (32, 32), Image.Resampling.BOX),  # the background grid of a 150-px photo
+        ((13, 13), (6, 6), Image.Resampling.BOX),  # Pillow's rounding leaves pixel 6 out of both runs
+        ((97, 61), (20, 13), Image.Resampling.BOX),  # a cropped digit → 20 px
+        ((16, 16), (150, 150), Image.Resampling.BILINEAR),  # the background back to full size
+        ((2, 3), (256, 171), Image.Resampling.BILINEAR),
+    ],
+)
+def test_resize_is_exact_on_the_common_sizes(shape, size, method):
+    image = np.random.default_rng(0).random(shape).astype(np.float32)
+    if method == Image.Resampling.BILINEAR:  # no silent fallback to Pillow on the common sizes
+        assert filters._pairs(shape[0], size[1]) is not None and filters._pairs(shape[1], size[0]) is not None
+    np.testing.assert_allclose(filters.resize(image, size, method), pillow_resize(image, size, method), atol=1e-6)

@@ -8,7 +8,7 @@ ink on dark: photos of paper with uneven lighting, scans, canvas drawings with a
     ink.py      grey levels at a fixed working size → the ink (polarity, background, threshold, specks),
                 and the strokes grouped into digits
     fitting.py  the ink of one digit → 28×28 (crop, stroke width, scale to 20 px, centre of mass)
-    filters.py  the neighbourhood operations both need (box mean, square maximum, labelling), in numpy
+    filters.py  the neighbourhood operations both need (resizing, box mean, square maximum, labelling), in numpy
 
 Pillow and numpy only: no TensorFlow and no scipy, so it stays light in the server and on the ONNX path.
 """

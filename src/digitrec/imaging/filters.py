@@ -1,5 +1,6 @@
 """The few neighbourhood operations the preprocessing needs, in numpy, exactly as scipy.ndimage defines them
-(box mean, square maximum, 8-connected labelling, centre of mass; tests compare them with scipy's).
+(box mean, square maximum, 8-connected labelling, centre of mass; tests compare them with scipy's), and
+resizing exactly as Pillow does (tests compare it with Pillow's).
 
 Why not scipy.ndimage itself: importing it costs ~0.3 s (it pulls in scipy.special), a third of a
 one-image `digitrec predict`, and its general n-d kernels are slower on these small images than the
@@ -8,13 +9,71 @@ O(1)-per-pixel forms below (running sums for box windows, doubling for maxima, r
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PIL import Image
 
+_MAX_PLAN = 1 << 20  # weights matrix entries up to which a resampling plan is made (and cached)
+
 
 def resize(image: np.ndarray, size: tuple[int, int], method=Image.Resampling.BOX) -> np.ndarray:
-    """Resize a float32 array to (width, height)."""
-    return np.array(Image.fromarray(image, "F").resize(size, method), dtype=np.float32)
+    """Resize a float32 array to (width, height) exactly as Pillow does (BOX: area averaging; BILINEAR).
+
+    Enlarging bilinearly (the coarse background back to full size, a small image to the working size)
+    reaches two input pixels per output pixel: done here with Pillow's own weights, two gathers per
+    axis, 3–4× faster than the round trip through a Pillow image on these sizes. Shrinking is Pillow's:
+    its C loop beats numpy's reductions over runs (measured: 98 vs 211 µs for 150 → 32 px).
+    """
+    (h, w), (width, height) = image.shape, size
+    rows = _pairs(h, height) if method == Image.Resampling.BILINEAR else None
+    cols = _pairs(w, width) if rows is not None else None
+    if rows is None or cols is None:
+        return np.array(Image.fromarray(image, "F").resize(size, method), dtype=np.float32)
+    return np.ascontiguousarray(_blend(_blend(image.astype(np.float32, copy=False).T, cols).T, rows))
+
+
+def _blend(image: np.ndarray, pairs: tuple) -> np.ndarray:
+    """Each output row: two input rows, weighted (`_pairs`' plan)."""
+    (left, right), (w_left, w_right) = pairs
+    return image[left] * w_left[:, None] + image[right] * w_right[:, None]
+
+
+@functools.lru_cache(maxsize=512)
+def _pairs(n_in: int, n_out: int) -> tuple | None:
+    """Pillow's bilinear enlarging of n_in → n_out pixels as (left, right) indices and their weights, or
+    None (shrinking, or too large to plan). The plan is taken from Pillow's weights and used only if it
+    rebuilds them exactly."""
+    if n_in > n_out or n_in * n_out > _MAX_PLAN:
+        return None
+    weights = _weights(n_in, n_out, Image.Resampling.BILINEAR)
+    left = np.minimum(np.argmax(weights > 0, axis=1), max(n_in - 2, 0))
+    right = np.minimum(left + 1, n_in - 1)
+    rows = np.arange(n_out)
+    plan = ((left, right), (weights[rows, left], np.where(right > left, weights[rows, right], 0).astype(np.float32)))
+    return plan if np.array_equal(_blend(np.eye(n_in, dtype=np.float32), plan), weights) else None
+
+
+def _weights(n_in: int, n_out: int, method: Image.Resampling) -> np.ndarray:
+    """Pillow's resampling weights (`precompute_coeffs` in Resample.c, its arithmetic in the same order)
+    as an (n_out, n_in) float32 matrix: output pixel i is centred at (i + 0.5) · n_in / n_out; the filter
+    (Pillow's box, 1 on (−0.5, 0.5], or the triangle 1 − |x|) is stretched by the scale when shrinking,
+    cut to its support, and normalised to sum 1."""
+    scale = n_in / n_out
+    stretch = max(scale, 1.0)
+    support = (0.5 if method == Image.Resampling.BOX else 1.0) * stretch
+    centres = (np.arange(n_out) + 0.5) * scale
+    first = np.maximum((centres - support + 0.5).astype(np.int64), 0)  # C's truncating casts
+    stop = np.minimum((centres + support + 0.5).astype(np.int64), n_in)
+    x = np.arange(n_in)
+    offset = (x[None, :] - centres[:, None] + 0.5) * (1.0 / stretch)
+    if method == Image.Resampling.BOX:
+        weights = ((offset > -0.5) & (offset <= 0.5)).astype(np.float64)
+    else:
+        weights = np.maximum(1.0 - np.abs(offset), 0.0)
+    weights *= (x >= first[:, None]) & (x < stop[:, None])
+    total = weights.sum(axis=1, keepdims=True)
+    return (weights / np.where(total == 0, 1.0, total)).astype(np.float32)
 
 
 def box_mean(image: np.ndarray, radius: int, edges: str) -> np.ndarray:

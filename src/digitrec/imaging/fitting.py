@@ -39,10 +39,11 @@ def fit_mnist(values: np.ndarray, mask: np.ndarray, exclude: np.ndarray | None =
 
 
 def _crop(ink: np.ndarray) -> np.ndarray:
-    rows, cols = np.nonzero(ink > 0)
+    inked = ink > 0
+    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
     if rows.size == 0:
         raise DataError("no ink found")
-    return ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
 
 
 def _normalise_strokes(ink: np.ndarray) -> np.ndarray:
