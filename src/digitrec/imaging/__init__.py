@@ -5,7 +5,7 @@ Any image Pillow reads (PNG, JPEG, BMP, GIF, WebP, TIFF), any size and mode, dar
 ink on dark: photos of paper with uneven lighting, scans, canvas drawings with a transparent background.
 
     loading.py  bytes → a decoded image, size-capped and shrunk early → grey levels
-    ink.py      grey levels at a fixed working size → the ink (polarity, background, threshold, specks),
+    ink.py      grey levels at the working size (128–256 px) → the ink (polarity, background, threshold, specks),
                 and the strokes grouped into digits
     fitting.py  the ink of one digit → 28×28 (crop, stroke width, scale to 20 px, centre of mass)
     filters.py  the neighbourhood operations both need (resizing, box mean, square maximum, labelling), in numpy
