@@ -109,7 +109,7 @@ def test_resize_is_pillows(image, width, height, name):
     "shape, size, method",
     [
         ((150, 150), (32, 32), Image.Resampling.BOX),  # the background grid of a 150-px photo
-        ((13, 13), (6, 6), Image.Resampling.BOX),  # Pillow's rounding leaves pixel 6 out of both runs
+        ((13, 13), (6, 6), Image.Resampling.BOX),  # Pillow's rounding leaves pixel 6 out of both outputs
         ((97, 61), (20, 13), Image.Resampling.BOX),  # a cropped digit → 20 px
         ((16, 16), (150, 150), Image.Resampling.BILINEAR),  # the background back to full size
         ((2, 3), (256, 171), Image.Resampling.BILINEAR),

@@ -46,7 +46,7 @@ def _pairs(n_in: int, n_out: int) -> tuple | None:
     rebuilds them exactly."""
     if n_in > n_out or n_in * n_out > _MAX_PLAN:
         return None
-    weights = _weights(n_in, n_out, Image.Resampling.BILINEAR)
+    weights = _weights(n_in, n_out)
     left = np.minimum(np.argmax(weights > 0, axis=1), max(n_in - 2, 0))
     right = np.minimum(left + 1, n_in - 1)
     rows = np.arange(n_out)
@@ -54,23 +54,16 @@ def _pairs(n_in: int, n_out: int) -> tuple | None:
     return plan if np.array_equal(_blend(np.eye(n_in, dtype=np.float32), plan), weights) else None
 
 
-def _weights(n_in: int, n_out: int, method: Image.Resampling) -> np.ndarray:
-    """Pillow's resampling weights (`precompute_coeffs` in Resample.c, its arithmetic in the same order)
-    as an (n_out, n_in) float32 matrix: output pixel i is centred at (i + 0.5) · n_in / n_out; the filter
-    (Pillow's box, 1 on (−0.5, 0.5], or the triangle 1 − |x|) is stretched by the scale when shrinking,
-    cut to its support, and normalised to sum 1."""
+def _weights(n_in: int, n_out: int) -> np.ndarray:
+    """Pillow's bilinear weights for enlarging (`precompute_coeffs` in Resample.c, its arithmetic in the same
+    order) as an (n_out, n_in) float32 matrix: output pixel i is centred at (i + 0.5) · n_in / n_out, the
+    triangle 1 − |x| is cut to its support of one pixel either side and normalised to sum 1."""
     scale = n_in / n_out
-    stretch = max(scale, 1.0)
-    support = (0.5 if method == Image.Resampling.BOX else 1.0) * stretch
     centres = (np.arange(n_out) + 0.5) * scale
-    first = np.maximum((centres - support + 0.5).astype(np.int64), 0)  # C's truncating casts
-    stop = np.minimum((centres + support + 0.5).astype(np.int64), n_in)
+    first = np.maximum((centres - 1.0 + 0.5).astype(np.int64), 0)  # C's truncating casts
+    stop = np.minimum((centres + 1.0 + 0.5).astype(np.int64), n_in)
     x = np.arange(n_in)
-    offset = (x[None, :] - centres[:, None] + 0.5) * (1.0 / stretch)
-    if method == Image.Resampling.BOX:
-        weights = ((offset > -0.5) & (offset <= 0.5)).astype(np.float64)
-    else:
-        weights = np.maximum(1.0 - np.abs(offset), 0.0)
+    weights = np.maximum(1.0 - np.abs(x[None, :] - centres[:, None] + 0.5), 0.0)
     weights *= (x >= first[:, None]) & (x < stop[:, None])
     total = weights.sum(axis=1, keepdims=True)
     return (weights / np.where(total == 0, 1.0, total)).astype(np.float32)
