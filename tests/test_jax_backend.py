@@ -29,3 +29,18 @@ def test_train_and_predict_on_the_jax_backend(shared_data, mnist, tmp_path):
     assert len(digits) == 50
     # 1 epoch of 13 steps: measured 28 of 50 right (chance: 5); a broken path gives chance or a crash
     assert sum(d == int(label) for d, label in zip(digits, mnist.y_test[:50])) >= 18
+
+
+def test_recipes_are_jitted_on_jax_whatever_their_xla_switch():
+    """`jit_compile: false` (XLA off on TensorFlow) must not mean eager, op-by-op training on JAX."""
+    import subprocess
+    import sys
+
+    code = (
+        "from digitrec import recipes; from digitrec.training import build_model; "
+        "m = build_model(recipes.get('fast'), 10); print(recipes.get('fast').jit_compile, m.jit_compile)"
+    )
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["False", "True"]

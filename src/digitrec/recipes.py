@@ -151,7 +151,7 @@ class Recipe:
     label_smoothing: float = 0.0
     ema_momentum: float | None = None  # exponential moving average of weights, swapped in at the end
     precision: str = "float32"  # one of PRECISIONS
-    jit_compile: bool = False
+    jit_compile: bool = False  # XLA on TensorFlow (JAX always jits: training/build.py)
     val_fraction: float = 0.1
     calibrate: bool = True  # fit a temperature on the validation split at the end (calibration.py)
 

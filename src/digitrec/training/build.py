@@ -47,6 +47,8 @@ def build_model(recipe: Recipe, steps_per_epoch: int, seed: int | None = None) -
         optimizer=_optimizer(recipe, steps_per_epoch),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
         metrics=["accuracy"],
-        jit_compile=recipe.jit_compile,
+        # The recipe's switch is XLA on TensorFlow (slower on this CPU, so off). On JAX, False would mean
+        # no jax.jit at all: every op dispatched eagerly, several times slower on a CPU and far more on a GPU.
+        jit_compile=recipe.jit_compile or keras.backend.backend() == "jax",
     )
     return model
