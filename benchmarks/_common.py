@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import resource
+import sys
 import time
 from pathlib import Path
 
@@ -29,7 +30,14 @@ def machine() -> dict:
     cpu = "unknown"
     with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as info:
         cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    facts = {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    # Only when the benchmark has imported Keras: the backend and, on JAX, the device it ran on (a GPU's
+    # timings are no CPU's).
+    if "keras" in sys.modules:
+        facts["keras_backend"] = sys.modules["keras"].backend.backend()
+        if facts["keras_backend"] == "jax":
+            facts["jax_devices"] = [str(d.device_kind) for d in sys.modules["jax"].devices()]
+    return facts
 
 
 def peak_rss_mib() -> float:

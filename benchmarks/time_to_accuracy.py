@@ -176,6 +176,7 @@ def main() -> None:
     parser.add_argument("--name", default="time_to_accuracy_interleaved", help="results file name")
     parser.add_argument("--keep", metavar="DIR", help="keep the candidate runs (models) here; default: temporary")
     parser.add_argument("--combine", nargs="+", metavar="JSON", help="join earlier result files; trains nothing")
+    parser.add_argument("--probs", metavar="NPZ", help="also save each run's MNIST-test probabilities (for ensembles)")
     args = parser.parse_args()
     if args.combine:
         combine(args.combine, args.name)
@@ -197,6 +198,8 @@ def main() -> None:
             runs.append(candidate_run(recipe, seed, data, workdir))
             slices.append(seed_slice(data, len(slices), slice_epochs, scratch, len(slices)))
             summary = summarize(runs, slices, data.y_test)
+            if args.probs:  # derived from MNIST test: for ensembles across sweeps, not for the repository
+                np.savez_compressed(args.probs, **{f"{r['recipe']}-{r['seed']}": r["probs"] for r in runs})
             # Written after every pair, so a long sweep that is cut short still leaves its measurements.
             write_result(
                 args.name,
