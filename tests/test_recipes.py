@@ -131,3 +131,14 @@ def test_deotte_variants_keep_the_shape_contract():
     assert kinds.count("MaxPooling2D") == 2 and kinds.count("Conv2D") == 4
     assert pooled.output_shape == (None, 10)
     assert models.build("deotte").count_params() == 326_826  # Deotte's net unchanged by the defaults
+
+
+@pytest.mark.parametrize("kernel, convs, side", [(3, 10, 8), (5, 5, 8), (7, 4, 4)])
+def test_simple_nets_are_an_et_als(kernel, convs, side):
+    model = models.build("simple", kernel=kernel)
+    convolutions = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
+    assert len(convolutions) == convs and all(c.kernel_size == (kernel, kernel) for c in convolutions)
+    assert convolutions[-1].output.shape[1:3] == (side, side)  # valid convolutions all the way down
+    assert model.output_shape == (None, 10)
+    with pytest.raises(ConfigError, match="kernel must be one of"):
+        models.build("simple", kernel=4)

@@ -149,6 +149,28 @@ def deotte_cnn(
     ]
 
 
+# An, Lee, Park, Yang & So (2020), "An ensemble of simple convolutional neural network models for MNIST
+# digit recognition": valid convolutions only, no pooling, down to 8×8 (3×3, 5×5) or 4×4 (7×7). Nets that
+# differ in kernel size err on different digits, which is what an ensemble needs.
+_SIMPLE_WIDTHS = {3: tuple(range(32, 177, 16)), 5: (32, 64, 96, 128, 160), 7: (48, 96, 144, 192)}
+
+
+@register("simple")
+def simple_cnn(kernel: int = 5, bn_momentum: float = 0.99) -> list:
+    """An et al.'s M3, M5 or M7 by `kernel`: 10, 5 or 4 valid k×k convs (BN, ReLU) into the softmax. Their
+    head's BN after the dense layer is left out: every model here ends in Dense(10) and a softmax, which
+    calibration (a temperature on the logits) and the exports rely on."""
+    from keras import layers  # noqa: PLC0415
+
+    if kernel not in _SIMPLE_WIDTHS:
+        raise ConfigError(f"kernel must be one of {sorted(_SIMPLE_WIDTHS)}, got {kernel!r}")
+    return [
+        *(layer for width in _SIMPLE_WIDTHS[kernel] for layer in _conv_bn(width, kernel, bn_momentum=bn_momentum)),
+        layers.Flatten(),
+        *_softmax_output(),
+    ]
+
+
 @register("compact")
 def compact_cnn() -> list:
     """A small fast net for CPU: BN convs, stride-2 downsampling, global pooling head (~100k params)."""
