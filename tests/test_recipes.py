@@ -140,5 +140,6 @@ def test_simple_nets_are_an_et_als(kernel, convs, side):
     assert len(convolutions) == convs and all(c.kernel_size == (kernel, kernel) for c in convolutions)
     assert convolutions[-1].output.shape[1:3] == (side, side)  # valid convolutions all the way down
     assert model.output_shape == (None, 10)
-    with pytest.raises(ConfigError, match="kernel must be one of"):
-        models.build("simple", kernel=4)
+    for wrong in (4, 3.0, True, "5"):
+        with pytest.raises(ConfigError, match="kernel must be one of"):
+            models.build("simple", kernel=wrong)

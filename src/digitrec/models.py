@@ -162,7 +162,7 @@ def simple_cnn(kernel: int = 5, bn_momentum: float = 0.99) -> list:
     calibration (a temperature on the logits) and the exports rely on."""
     from keras import layers  # noqa: PLC0415
 
-    if kernel not in _SIMPLE_WIDTHS:
+    if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel not in _SIMPLE_WIDTHS:
         raise ConfigError(f"kernel must be one of {sorted(_SIMPLE_WIDTHS)}, got {kernel!r}")
     return [
         *(layer for width in _SIMPLE_WIDTHS[kernel] for layer in _conv_bn(width, kernel, bn_momentum=bn_momentum)),
