@@ -143,3 +143,10 @@ def test_simple_nets_are_an_et_als(kernel, convs, side):
     for wrong in (4, 3.0, True, "5"):
         with pytest.raises(ConfigError, match="kernel must be one of"):
             models.build("simple", kernel=wrong)
+
+
+@pytest.mark.parametrize("name", ["deotte", "simple"])
+@pytest.mark.parametrize("momentum", [0, 1, 1.5, -0.1])
+def test_every_bn_net_refuses_a_batch_norm_momentum_outside_0_1(name, momentum):
+    with pytest.raises(ConfigError, match=r"bn_momentum must be in \(0, 1\)"):
+        models.build(name, bn_momentum=momentum)

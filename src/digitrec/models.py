@@ -95,6 +95,8 @@ def seed_cnn() -> list:
 def _conv_bn(filters: int, size: int, strides: int = 1, padding: str = "valid", bn_momentum: float = 0.99) -> list:
     from keras import layers  # noqa: PLC0415
 
+    if not 0 < bn_momentum < 1:  # Keras takes any number: 1 would freeze the statistics at their start
+        raise ConfigError(f"bn_momentum must be in (0, 1), got {bn_momentum!r}")
     return [
         layers.Conv2D(filters, size, strides=strides, padding=padding, use_bias=False),
         layers.BatchNormalization(momentum=bn_momentum),
@@ -124,8 +126,8 @@ def deotte_cnn(
         raise ConfigError(f"widths must be three positive integers, got {widths!r}")
     if not stem or not all(isinstance(k, int) and k >= 1 for k in stem):
         raise ConfigError(f"stem must be one or more positive kernel sizes, got {stem!r}")
-    if not 0 <= dropout < 1 or not 0 < bn_momentum < 1:
-        raise ConfigError(f"dropout must be in [0, 1) and bn_momentum in (0, 1), got {dropout!r}, {bn_momentum!r}")
+    if not 0 <= dropout < 1:
+        raise ConfigError(f"dropout must be in [0, 1), got {dropout!r}")
     a, b, c = widths
 
     def conv(filters: int, size: int, strides: int = 1, padding: str = "valid") -> list:
