@@ -220,7 +220,22 @@ def test_bad_recipe_files_are_one_line(tmp_path, shared_data, tensorflow_cap, re
         timeout=60,
     )
     check_one_line(result, 1, phrase, tensorflow_cap)
-    assert not (tmp_path / "run" / "model.keras").exists()
+    assert not (tmp_path / "run").exists()  # no run directory left behind to block the same --out
+
+
+def test_an_ensemble_the_model_builder_refuses_leaves_no_run_behind(tmp_path, shared_data):
+    path = tmp_path / "recipe.json"
+    path.write_text(json.dumps({**recipes.get("fast").to_dict(), "model_args": {"bn_momentum": 1.5}}))
+    result = run_measured(
+        digitrec_cmd(
+            *("train", "--preset", path, "--data", f"mnist:{shared_data / 'mnist'}", "--limit", "300"),
+            *("--epochs", "1", "--ensemble", "2", "--out", tmp_path / "run"),
+        ),
+        timeout=60,
+    )
+    assert result["code"] == 1 and "Traceback" not in result["stderr"]
+    assert result["stderr"].splitlines()[-1] == "digitrec: error: bn_momentum must be in (0, 1), got 1.5"
+    assert not (tmp_path / "run").exists()  # neither the ensemble's config nor its first member's
 
 
 def unwritable(tmp_path: Path) -> Path:

@@ -74,10 +74,12 @@ def run(args) -> int:
     from digitrec.training import plan
     from digitrec.training.distribute import Distribution
 
+    fresh = False
     if args.resume:
         run_, config = plan.resumable(args.resume)
         data = load_dataset(args.data or config["data"], with_test=False)
     else:
+        fresh = not Path(args.out).exists()
         overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v}
         recipe = recipes.get(args.preset).replace(**overrides)
         distribution = Distribution(args.distribute, args.devices)
@@ -86,9 +88,12 @@ def run(args) -> int:
             recipe, data, args.out, seed=args.seed, limit=args.limit, members=args.ensemble, distribution=distribution
         )
     start_backend_quietly()
-    from digitrec.training import complete
+    from digitrec.training import complete, start
 
-    complete(run_, data)
+    if args.resume:
+        complete(run_, data)
+    else:
+        start(run_, data, fresh)
     requested = Path(args.resume or args.out)
     if run_.path != requested:  # a multiworker process other than the chief: its copy is discarded
         print(f"worker done; the chief wrote {requested}")

@@ -18,15 +18,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from digitrec.training.build import build_model
     from digitrec.training.callbacks import ResumableAnnealer, RunCheckpoint
-    from digitrec.training.run import complete, resume, train
+    from digitrec.training.run import complete, resume, start, train
 
-__all__ = ["ResumableAnnealer", "RunCheckpoint", "build_model", "complete", "resume", "train"]
+__all__ = ["ResumableAnnealer", "RunCheckpoint", "build_model", "complete", "resume", "start", "train"]
 _LAZY = {
     "build_model": "build",
     "ResumableAnnealer": "callbacks",
     "RunCheckpoint": "callbacks",
     "complete": "run",
     "resume": "run",
+    "start": "run",
     "train": "run",
 }
 

@@ -8,11 +8,13 @@ except for the final model file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -20,11 +22,11 @@ import numpy as np
 from digitrec import calibration
 from digitrec.data import prepare
 from digitrec.data.sources import Dataset, load_dataset
-from digitrec.errors import ModelError
+from digitrec.errors import ConfigError, ModelError
 from digitrec.fileio import atomic_path
 from digitrec.pipeline import fit_arguments
 from digitrec.recipes import Recipe
-from digitrec.rundir import CHECKPOINT, MODEL, Run
+from digitrec.rundir import CHECKPOINT, CONFIG, MODEL, STATE, Run
 from digitrec.training import multiworker, plan
 from digitrec.training.build import build_model
 from digitrec.training.callbacks import ResumableAnnealer, RunCheckpoint
@@ -51,9 +53,40 @@ def train(
     ensemble: members with seeds seed, seed+1, … on one shared split, their predictions averaged.
     `distribution` spreads each model over several devices (`digitrec.training.distribute`).
     """
+    fresh = not Path(run_dir).exists()
     run = plan.new_run(recipe, data, run_dir, seed=seed, limit=limit, members=members, distribution=distribution)
-    complete(run, data, callbacks, verbose)
+    start(run, data, fresh, callbacks, verbose)
     return run
+
+
+def start(
+    run: Run,
+    data: Dataset,
+    fresh: bool,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int | None = None,
+) -> None:
+    """`complete` a run that `plan.new_run` has just written (into a new directory if `fresh`). A model
+    builder that refuses an argument's value (without Keras only the signature is checked) does so before
+    any epoch: then the run never started, and nothing of it is left to block the same directory."""
+    try:
+        complete(run, data, callbacks, verbose)
+    except ConfigError:
+        if not any(run.path.rglob(STATE)):
+            _discard(run, fresh)
+        raise
+
+
+def _discard(run: Run, fresh: bool) -> None:
+    for member in run.members():  # an ensemble's members, each in a folder of its own; or the run itself
+        member.file(CONFIG).unlink(missing_ok=True)
+        if member is not run:
+            with contextlib.suppress(OSError):
+                member.path.rmdir()
+    run.file(CONFIG).unlink(missing_ok=True)
+    if fresh:
+        with contextlib.suppress(OSError):  # only if empty
+            run.path.rmdir()
 
 
 def resume(
