@@ -23,7 +23,8 @@ final model is scored once on MNIST t10k. Mean ± std over the seeds.
 
 `--combine` joins the runs of earlier result files: each run keeps the ratio to the slices around it in its
 own sweep, so a sweep cut into sessions (this machine's slow hours make one sweep of 3 seeds take an hour or
-more) adds up to the same report; the ensemble figure needs the runs' probabilities and is left out.
+more) adds up to the same report; the ensemble figures need the runs' probabilities (`--with-probs`, the
+files `--probs` saved), else they are left out: per recipe, and of all the runs joined (`ensemble_all`).
 """
 
 from __future__ import annotations
@@ -145,26 +146,43 @@ def report(summary: dict, slices: list[dict]) -> None:
         )
 
 
-def combine(paths: list[str], name: str) -> None:
+def combine(paths: list[str], name: str, probs_paths: list[str] | None) -> None:
     """Join the runs (and slices) of earlier result files into one report."""
     results = [json.loads(Path(p).read_text()) for p in paths]
     runs = [run for result in results for run in result["runs"]]
     slices = [s for result in results for s in result["seed_slices"]]
-    summary = summarize(runs, slices, None)
+    machines = [json.loads(m) for m in dict.fromkeys(json.dumps(r["machine"], sort_keys=True) for r in results)]
+    y_test, ensemble_all = None, {}
+    if probs_paths:
+        saved = {key: npz[key] for path in probs_paths for npz in [np.load(path)] for key in npz.files}
+        y_test = load_dataset(data_spec("mnist")).y_test
+        for run in runs:
+            run["probs"] = saved[f"{run['recipe']}-{run['seed']}"]
+        mean_probs = np.mean([run["probs"] for run in runs], axis=0)
+        accuracy = float((mean_probs.argmax(1) == y_test).mean())
+        ensemble_all = {"ensemble_all": {"runs": len(runs), "test_accuracy": accuracy}}
+    summary = summarize(runs, slices, y_test)
+    for run in runs:
+        run.pop("probs", None)
     write_result(
         name,
         {
             "command": "python benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:]),
+            # The sweeps' machine(s), not the one that joined them.
+            "machine": machines[0] if len(machines) == 1 else machines,
             "combined": [{"command": r["command"], "date": r["date"], "complete": r["complete"]} for r in results],
             "data": results[0]["data"],
             "clock": results[0]["clock"],
             "complete": all(r["complete"] for r in results),
             "summary": summary,
+            **ensemble_all,
             "seed_slices": slices,
             "runs": runs,
         },
     )
     report(summary, slices)
+    if ensemble_all:
+        print(f"all {len(runs)} runs averaged: MNIST test {ensemble_all['ensemble_all']['test_accuracy']:.4%}")
 
 
 def main() -> None:
@@ -177,9 +195,10 @@ def main() -> None:
     parser.add_argument("--keep", metavar="DIR", help="keep the candidate runs (models) here; default: temporary")
     parser.add_argument("--combine", nargs="+", metavar="JSON", help="join earlier result files; trains nothing")
     parser.add_argument("--probs", metavar="NPZ", help="also save each run's MNIST-test probabilities (for ensembles)")
+    parser.add_argument("--with-probs", nargs="+", metavar="NPZ", help="with --combine: the runs' saved probabilities")
     args = parser.parse_args()
     if args.combine:
-        combine(args.combine, args.name)
+        combine(args.combine, args.name, args.with_probs)
         return
     names, seeds = args.recipes.split(","), [int(s) for s in args.seeds.split(",")]
     slice_epochs = args.slice_epochs
