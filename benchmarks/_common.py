@@ -7,10 +7,14 @@ import json
 import os
 import platform
 import resource
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -51,3 +55,18 @@ def write_result(name: str, payload: dict) -> Path:
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {path}")
     return path
+
+
+@contextlib.contextmanager
+def worktree(rev: str) -> Iterator[Path]:
+    """The source folder (`src`) of git revision `rev`, checked out in a temporary worktree for as long as
+    the block runs: what `--compare REV` times side by side with this checkout."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "baseline"
+        added = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), rev])
+        if added.returncode:
+            raise SystemExit(f"--compare {rev}: not a revision of this repository")
+        try:
+            yield tree / "src"
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)

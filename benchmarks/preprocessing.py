@@ -1,10 +1,10 @@
 """What a user waits for on one photo, without the server: decoding, preprocessing (decoded image → 28×28),
-inference of one image, and a whole `digitrec predict one.jpg` process.
+inference of one image, and a whole `digitrec predict one.jpg` process (`python -m digitrec`).
 
 Photos: 150×150 JPEGs of MNIST t10k digits on uneven paper (the serve benchmark's). Each stage is timed
 over all photos, per photo, in R rounds; the median and the best round are reported. With `--compare REV`
-the same timing runs for the code at git revision REV (a temporary worktree) in alternating subprocesses,
-A B A B …, so the ratio is measured side by side on this drifting machine.
+the same timing (and the CLI's) runs for the code at git revision REV (a temporary worktree) in alternating
+subprocesses, A B A B …, so the ratio is measured side by side on this drifting machine.
 
     python benchmarks/preprocessing.py                    # this checkout
     python benchmarks/preprocessing.py --compare 83e7069  # against an older revision, interleaved
@@ -20,12 +20,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import data_spec, write_result
+from _common import ROOT, data_spec, worktree, write_result
 
 PHOTOS = 100
 
@@ -76,14 +76,12 @@ def run_child(src: str, payload: str) -> dict:
     return json.loads(lines[-1])
 
 
-def cli_wall(image: Path, runs: int) -> list[float]:
-    digitrec = Path(sys.executable).with_name("digitrec")
-    walls = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run([str(digitrec), "predict", str(image)], check=True, capture_output=True)
-        walls.append(time.perf_counter() - start)
-    return walls
+def cli_wall(image: Path, src: str) -> float:
+    """One `digitrec predict IMAGE` process, with the code under `src`: its wall time."""
+    env = os.environ | {"PYTHONPATH": src}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "digitrec", "predict", str(image)], check=True, capture_output=True, env=env)
+    return time.perf_counter() - start
 
 
 def summary(values: list[float]) -> dict:
@@ -117,30 +115,18 @@ def main() -> None:
         recognizer.predict_proba(one)
     inference_ms = (time.perf_counter() - start) / 200 * 1000
 
-    rounds: dict[str, list[dict]] = {"this checkout": []}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, worktree(args.compare) if args.compare else nullcontext() as baseline:
         payload = Path(tmp) / "photos.json"
         payload.write_text(json.dumps([b.hex() for b in images]))
         image = Path(tmp) / "one.jpg"
         image.write_bytes(images[0])
-        sources = {"this checkout": str(ROOT / "src")}
-        if args.compare:
-            tree = Path(tmp) / "baseline"
-            added = subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), args.compare]
-            )
-            if added.returncode:
-                raise SystemExit(f"--compare {args.compare}: not a revision of this repository")
-            sources[args.compare] = str(tree / "src")
-            rounds[args.compare] = []
-        try:
-            for _ in range(args.rounds):  # A B A B …: both sides see the same minutes of the machine
-                for label, src in sources.items():
-                    rounds[label].append(run_child(src, str(payload)))
-        finally:
-            if args.compare:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
-        walls = cli_wall(image, args.rounds)
+        sources = {"this checkout": str(ROOT / "src")} | ({args.compare: str(baseline)} if baseline else {})
+        rounds: dict[str, list[dict]] = {label: [] for label in sources}
+        walls: dict[str, list[float]] = {label: [] for label in sources}
+        for _ in range(args.rounds):  # A B A B …: both sides see the same minutes of the machine
+            for label, src in sources.items():
+                rounds[label].append(run_child(src, str(payload)))
+                walls[label].append(cli_wall(image, src))
 
     results = {label: {stage: summary([r[stage] for r in rows]) for stage in rows[0]} for label, rows in rounds.items()}
     if args.compare:
@@ -152,7 +138,8 @@ def main() -> None:
     for label, stages in results.items():
         print(f"{label}: {stages}")
     print(f"inference of one image {inference_ms:.3f} ms; accuracy on the {PHOTOS} photos {accuracy:.2%}")
-    print(f"digitrec predict one.jpg: median {statistics.median(walls):.3f} s, best {min(walls):.3f} s")
+    for label, times in walls.items():
+        print(f"digitrec predict one.jpg ({label}): median {statistics.median(times):.3f} s, best {min(times):.3f} s")
     write_result(
         args.name,
         {
@@ -162,7 +149,7 @@ def main() -> None:
             "stages_ms_per_photo": results,
             "inference_one_image_ms": round(inference_ms, 3),
             "bundled_model_accuracy_on_photos": accuracy,
-            "cli_predict_one_wall_s": summary(walls),
+            "cli_predict_one_wall_s": {label: summary(times) for label, times in walls.items()},
             "cpu_count": os.cpu_count(),
         },
     )

@@ -5,6 +5,7 @@ time per request, errors and the server's memory (RSS before, after, peak), and 
 benchmarks/results/serve_load.json.
 
     python benchmarks/serve_load.py [--clients 16] [--seconds 30] [--model M]
+    python benchmarks/serve_load.py --compare REV [--rounds 2]   # and REV's server, alternating
 
 The clients run in this process on the same cores as the server, so they are kept lean: asyncio streams,
 one keep-alive HTTP/1.1 connection each, requests built once in advance (~0.1 ms of CPU per request; an
@@ -19,6 +20,7 @@ import io
 import json
 import os
 import re
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from _common import data_spec, write_result
+from _common import data_spec, worktree, write_result
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from digitrec.data import load_dataset
@@ -187,29 +189,10 @@ async def load(
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--model", default=None, help="default: the bundled model")
-    parser.add_argument("--name", default="serve_load")
-    args = parser.parse_args()
-    if not (1 <= args.clients <= MAX_CLIENTS and 0 < args.seconds <= MAX_SECONDS):
-        raise SystemExit(f"clients must be 1–{MAX_CLIENTS} and seconds at most {MAX_SECONDS}")
-
-    data = load_dataset(data_spec("mnist"))
-    rng = np.random.default_rng(0)
-    picks = rng.choice(len(data.x_test), 50, replace=False)
-    goods = [(photo(data.x_test[i], rng), int(data.y_test[i])) for i in picks]
-    bads = [
-        hostile.png_strip(),
-        hostile.png_large_blank(),
-        hostile.jpeg_huge(),
-        bytes(range(256)) * 40,
-        hostile.idx_gzip_bomb(0.01),
-    ]
-
-    with serve_process(*(["--model", args.model] if args.model else [])) as (url, server):
+def phases(args, goods: list[tuple[bytes, int]], bads: list[bytes], src: Path | None = None) -> dict:
+    """One server (this checkout, or the code under `src`), the three phases, its memory."""
+    env = {"PYTHONPATH": str(src)} if src else {}
+    with serve_process(*(["--model", args.model] if args.model else []), env=env) as (url, server):
         asyncio.run(load(url, 2, 3, goods, bads=bads))  # warm-up, not reported
         before = memory_mib(server.pid)
         good_only = asyncio.run(load(url, args.clients, args.seconds, goods, bads=bads, server_pid=server.pid))
@@ -228,6 +211,68 @@ def main() -> None:
             f"wrong {result['wrong_answers']}, hostile {result['hostile_uploads'] or '-'}"
         )
     print(f"server memory (MiB): before {before}, after good {after_good}, after mixed {after_mixed}")
+    return {
+        "summary": {
+            "one_client_p50_ms": single["latency_ms"]["p50"],
+            "one_client_p99_ms": single["latency_ms"]["p99"],
+            f"{args.clients}_clients_requests_per_s": good_only["requests_per_s"],
+            f"{args.clients}_clients_p99_ms": good_only["latency_ms"]["p99"],
+        },
+        "good_only": good_only,
+        "mixed_hostile": mixed,
+        "single_client": single,
+        "server_memory_mib": {"before": before, "after_good": after_good, "after_mixed": after_mixed},
+    }
+
+
+def compare(args, goods: list[tuple[bytes, int]], bads: list[bytes]) -> dict:
+    """This checkout and revision `args.compare`, alternating for `args.rounds` rounds (A B A B …): the
+    ratios per round (this checkout ÷ the revision) of the throughput and the one-client latency."""
+    with worktree(args.compare) as src:
+        sides: dict[str, list[dict]] = {"this checkout": [], args.compare: []}
+        for index in range(args.rounds):
+            for label, path in (("this checkout", None), (args.compare, src)):
+                print(f"round {index + 1}, {label}:")
+                sides[label].append(phases(args, goods, bads, path))
+    pairs = list(zip(sides["this checkout"], sides[args.compare], strict=True))
+    ratios = {
+        "requests_per_s": [
+            new["good_only"]["requests_per_s"] / old["good_only"]["requests_per_s"] for new, old in pairs
+        ],
+        "one_client_p50": [
+            new["single_client"]["latency_ms"]["p50"] / old["single_client"]["latency_ms"]["p50"] for new, old in pairs
+        ],
+    }
+    for name, values in ratios.items():
+        listed = ", ".join(f"{v:.3f}" for v in values)
+        print(f"{name} ÷ {args.compare}'s: median {statistics.median(values):.3f} ({listed})")
+    return {"ratios_to_" + args.compare: ratios, "rounds": sides}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--model", default=None, help="default: the bundled model")
+    parser.add_argument("--name", default="serve_load")
+    parser.add_argument("--compare", metavar="REV", help="also serve git revision REV's code, alternating")
+    parser.add_argument("--rounds", type=int, default=2, help="with --compare: rounds of A B")
+    args = parser.parse_args()
+    if not (1 <= args.clients <= MAX_CLIENTS and 0 < args.seconds <= MAX_SECONDS):
+        raise SystemExit(f"clients must be 1–{MAX_CLIENTS} and seconds at most {MAX_SECONDS}")
+
+    data = load_dataset(data_spec("mnist"))
+    rng = np.random.default_rng(0)
+    picks = rng.choice(len(data.x_test), 50, replace=False)
+    goods = [(photo(data.x_test[i], rng), int(data.y_test[i])) for i in picks]
+    bads = [
+        hostile.png_strip(),
+        hostile.png_large_blank(),
+        hostile.jpeg_huge(),
+        bytes(range(256)) * 40,
+        hostile.idx_gzip_bomb(0.01),
+    ]
+    measured = compare(args, goods, bads) if args.compare else phases(args, goods, bads)
     write_result(
         args.name,
         {
@@ -243,16 +288,7 @@ def main() -> None:
             ],
             "client": CLIENT,
             "note": "clients and server share the machine's cores; loopback only",
-            "summary": {
-                "one_client_p50_ms": single["latency_ms"]["p50"],
-                "one_client_p99_ms": single["latency_ms"]["p99"],
-                f"{args.clients}_clients_requests_per_s": good_only["requests_per_s"],
-                f"{args.clients}_clients_p99_ms": good_only["latency_ms"]["p99"],
-            },
-            "good_only": good_only,
-            "mixed_hostile": mixed,
-            "single_client": single,
-            "server_memory_mib": {"before": before, "after_good": after_good, "after_mixed": after_mixed},
+            **measured,
         },
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -295,8 +296,9 @@ def serving(app, **config) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def serve_process(*args: str, log=None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`digitrec serve --port 0 ARGS` in a subprocess on 127.0.0.1; yields (base URL, process)."""
+def serve_process(*args: str, log=None, env: dict | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`digitrec serve --port 0 ARGS` in a subprocess on 127.0.0.1 (with `env` added to this process's
+    environment); yields (base URL, process)."""
     import re
     import threading
 
@@ -305,6 +307,7 @@ def serve_process(*args: str, log=None) -> Iterator[tuple[str, subprocess.Popen]
         stdout=subprocess.PIPE,
         stderr=log or subprocess.DEVNULL,
         text=True,
+        env=os.environ | (env or {}),
     )
     try:
         line = process.stdout.readline() if process.stdout else ""

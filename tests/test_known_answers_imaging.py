@@ -11,11 +11,15 @@ from digitrec.errors import DataError
 from digitrec.imaging.filters import box_mean, label, max_filter
 from digitrec.imaging.fitting import _stroke_width, fit_mnist
 from digitrec.imaging.ink import (
+    _BACKGROUND_WINDOW,
     _background,
     _coarse_size,
     _ink_is_dark,
     _otsu,
     _quantile,
+    _quantiles,
+    _row_quantile,
+    _window_index,
     find_ink,
     group_by_column,
     working_copy,
@@ -467,7 +471,18 @@ def test_quantile_is_numpys(q, size):
     values = np.random.default_rng(size).random(size).astype(np.float32)
     assert _quantile(values, q) == pytest.approx(float(np.quantile(values, q)), abs=1e-6)
     windows = values.reshape(1, 1, -1).repeat(3, axis=1) * np.float32([[[1.0], [0.5], [0.25]]])
-    np.testing.assert_allclose(_quantile(windows, q, axis=-1), np.quantile(windows, q, axis=-1), atol=1e-6)
+    np.testing.assert_allclose(_row_quantile(windows, q), np.quantile(windows, q, axis=-1), atol=1e-6)
+    low, high = _quantiles(values, (q, 1 - q))
+    assert (low, high) == pytest.approx(tuple(np.quantile(values, [q, 1 - q])), abs=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(46, 46), (46, 33), (29, 40), (47, 15)])
+def test_window_index_gathers_every_other_window_every_other_value(shape):
+    # The background's windows as one gather: the same values as numpy's sliding windows, strided by 2.
+    grid = np.random.default_rng(0).random(shape).astype(np.float32)
+    size = _BACKGROUND_WINDOW
+    expected = np.lib.stride_tricks.sliding_window_view(grid, (size, size))[::2, ::2, ::2, ::2]
+    np.testing.assert_array_equal(grid.ravel()[_window_index(*shape)], expected.reshape(*expected.shape[:2], -1))
 
 
 def impulse(size: int, row: int, col: int) -> np.ndarray:

@@ -114,6 +114,18 @@ def test_inference_runs_off_the_event_loop(predictor, one_per_class):
     assert checking.calls_on_event_loop == 0
 
 
+def test_the_server_runs_each_images_operations_on_one_thread(predictor):
+    """Parallel requests use the cores; OpenCV's pool splitting each small operation only adds CPU time."""
+    import cv2
+
+    cv2.setNumThreads(2)
+    try:
+        create_app(predictor)
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(-1)  # OpenCV's default again, for the tests after this one
+
+
 def test_openapi_documents_the_api(client):
     spec = client.get("/openapi.json").json()
     predict = spec["paths"]["/api/predict"]["post"]

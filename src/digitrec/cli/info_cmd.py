@@ -29,7 +29,9 @@ def run(args) -> int:
 
     cache = cache_dir() / "mnist"
     found: dict[str, Any] = {
-        "versions": versions("onnxruntime", "fastapi", "uvicorn", "pillow", "scipy", "scikit-learn", "pandas"),
+        "versions": versions(
+            "onnxruntime", "fastapi", "uvicorn", "pillow", "opencv-python-headless", "scipy", "scikit-learn", "pandas"
+        ),
         "data": {
             "DIGITREC_DATA": os.environ.get(ENV_VAR),
             "cache": str(cache),
@@ -41,9 +43,10 @@ def run(args) -> int:
         print(json.dumps(found, indent=2))
         return 0
     print("digitrec " + found["versions"]["digitrec"])
+    width = max(len(name) for name in found["versions"])
     for name, version in found["versions"].items():
         if name != "digitrec":
-            print(f"  {name:13} {version or '(not installed)'}")
+            print(f"  {name:{width}} {version or '(not installed)'}")
     print(
         f"data: ${ENV_VAR} = {found['data']['DIGITREC_DATA'] or '(unset)'}; MNIST cache {cache} "
         f"({len(found['data']['cached_files'])} of {len(MNIST_FILES)} files)"

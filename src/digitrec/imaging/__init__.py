@@ -8,13 +8,16 @@ ink on dark: photos of paper with uneven lighting, scans, canvas drawings with a
     ink.py      grey levels at the working size (128–256 px) → the ink (polarity, background, threshold, specks),
                 and the strokes grouped into digits
     fitting.py  the ink of one digit → 28×28 (crop, stroke width, scale to 20 px, centre of mass)
-    filters.py  the neighbourhood operations both need (resizing, box mean, square maximum, labelling), in numpy
+    filters.py  the neighbourhood operations both need (resizing, box mean, square maximum, labelling), on
+                OpenCV's kernels with scipy's and Pillow's edge rules
 
-Pillow and numpy only: no TensorFlow and no scipy, so it stays light in the server and on the ONNX path.
+Pillow, OpenCV and numpy only: no TensorFlow and no scipy, so it stays light in the server and on the
+ONNX path.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -34,7 +37,15 @@ __all__ = [
     "load_image",
     "segment_digits",
     "to_mnist",
+    "use_threads",
 ]
+
+
+def use_threads(count: int) -> None:
+    """Cap the threads OpenCV may split one image's operations over, process-wide. A server that works on
+    several requests at once sets 1: its requests use the cores, and a pool's threads waiting on each
+    other between the small operations of one image only add CPU time (measured in the README)."""
+    cv2.setNumThreads(count)
 
 
 def _working_grey(image: Image.Image | np.ndarray) -> np.ndarray:

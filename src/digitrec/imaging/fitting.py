@@ -19,10 +19,16 @@ MNIST_STROKES = (1.15, 1.85, 3.2)
 def fit_mnist(values: np.ndarray, mask: np.ndarray, exclude: np.ndarray | None = None, halo: int = 1) -> np.ndarray:
     """Crop the ink of `mask` (plus its anti-aliased halo), thicken thin strokes, scale the longest side to
     20 px and paste into 28×28 so that the centre of mass lands where MNIST's does."""
+    # Only the mask's box widened by the halo matters: everything below works within it.
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        raise DataError("no ink found")
+    window = np.s_[max(rows[0] - halo, 0) : rows[-1] + 1 + halo, max(cols[0] - halo, 0) : cols[-1] + 1 + halo]
+    values, mask = values[window], mask[window]
     region = dilate(mask, halo)
     if exclude is not None:
-        region &= ~exclude
-    ink = np.where(region, values, 0.0).astype(np.float32)
+        region &= ~exclude[window]
+    ink = values * region
     ink = _normalise_strokes(_crop(ink))
     scale = MNIST_BOX / max(ink.shape)
     h, w = ink.shape

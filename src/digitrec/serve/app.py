@@ -35,6 +35,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import ClientDisconnect
 
+from digitrec import imaging
 from digitrec._version import __version__
 from digitrec.errors import DataError
 from digitrec.serve.middleware import BodyDeadline, BodySizeLimit, InFlightLimit, SecurityHeaders
@@ -64,6 +65,8 @@ def create_app(
         # the pool's second thread spins after each run, costing ~5 ms of CPU and latency per request on
         # 2 cores (measured); requests in parallel use the cores instead (`cpu_work` below).
         predictor = load_predictor(model_source, threads=1)
+    # One OpenCV thread per image operation, for the same reason: parallel requests use the cores (README).
+    imaging.use_threads(1)
     # The first call traces the model; pay that at start-up rather than on a user's first stroke.
     predictor.predict_proba(np.zeros((1, 28, 28), np.uint8))
 
