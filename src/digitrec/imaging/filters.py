@@ -27,7 +27,9 @@ def resize(image: np.ndarray, size: tuple[int, int], method=Image.Resampling.BOX
     (h, w), (width, height) = image.shape, size
     if method == Image.Resampling.BILINEAR and width >= w and height >= h:
         return cv2.resize(image.astype(np.float32, copy=False), size, interpolation=cv2.INTER_LINEAR)
-    return np.array(Image.fromarray(image.astype(np.float32, copy=False), "F").resize(size, method), dtype=np.float32)
+    # Straight through Pillow's raw buffers: fromarray/np.array's checks cost a third of a small resize.
+    source = Image.frombuffer("F", (w, h), np.ascontiguousarray(image, dtype=np.float32), "raw", "F", 0, 1)
+    return np.frombuffer(source.resize(size, method).tobytes(), np.float32).reshape(height, width).copy()
 
 
 def box_mean(image: np.ndarray, radius: int, edges: str) -> np.ndarray:
