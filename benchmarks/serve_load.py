@@ -6,6 +6,7 @@ benchmarks/results/serve_load.json.
 
     python benchmarks/serve_load.py [--clients 16] [--seconds 30] [--model M]
     python benchmarks/serve_load.py --compare REV [--rounds 2]   # and REV's server, alternating
+    python benchmarks/serve_load.py --variant "--workers 2"      # and this server with other options
 
 The clients run in this process on the same cores as the server, so they are kept lean: asyncio streams,
 one keep-alive HTTP/1.1 connection each, requests built once in advance (~0.1 ms of CPU per request; an
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -52,9 +54,27 @@ def photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
     return buffer.getvalue()
 
 
+def server_pids(pid: int) -> list[int]:
+    """The server process and its children (the workers of `--workers N`), Linux /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return [pid, *children]
+
+
 def memory_mib(pid: int) -> dict:
-    fields = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.M))
-    return {"rss": round(int(fields["VmRSS"]) / 1024, 1), "peak": round(int(fields["VmHWM"]) / 1024, 1)}
+    """Resident and peak memory of the server, summed over its processes (the peaks are each process's
+    own, so their sum is an upper bound)."""
+    totals = {"VmRSS": 0, "VmHWM": 0}
+    for process in server_pids(pid):
+        status = Path(f"/proc/{process}/status").read_text()
+        for key, value in re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB", status, re.M):
+            totals[key] += int(value)
+    return {"rss": round(totals["VmRSS"] / 1024, 1), "peak": round(totals["VmHWM"] / 1024, 1)}
 
 
 BOUNDARY = "digitrec-load-boundary"
@@ -116,9 +136,12 @@ class Connection:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of the server's live processes (Linux)."""
+    ticks = 0
+    for process in server_pids(pid):
+        fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 async def load(
@@ -189,10 +212,14 @@ async def load(
     }
 
 
-def phases(args, goods: list[tuple[bytes, int]], bads: list[bytes], src: Path | None = None) -> dict:
-    """One server (this checkout, or the code under `src`), the three phases, its memory."""
+def phases(
+    args, goods: list[tuple[bytes, int]], bads: list[bytes], src: Path | None = None, server_args: tuple = ()
+) -> dict:
+    """One server (this checkout, or the code under `src`; `server_args` added to its command line), the
+    three phases, its memory."""
     env = {"PYTHONPATH": str(src)} if src else {}
-    with serve_process(*(["--model", args.model] if args.model else []), env=env) as (url, server):
+    model = ["--model", args.model] if args.model else []
+    with serve_process(*model, *server_args, env=env) as (url, server):
         asyncio.run(load(url, 2, 3, goods, bads=bads))  # warm-up, not reported
         before = memory_mib(server.pid)
         good_only = asyncio.run(load(url, args.clients, args.seconds, goods, bads=bads, server_pid=server.pid))
@@ -226,15 +253,21 @@ def phases(args, goods: list[tuple[bytes, int]], bads: list[bytes], src: Path | 
 
 
 def compare(args, goods: list[tuple[bytes, int]], bads: list[bytes]) -> dict:
-    """This checkout and revision `args.compare`, alternating for `args.rounds` rounds (A B A B …): the
-    ratios per round (this checkout ÷ the revision) of the throughput and the one-client latency."""
-    with worktree(args.compare) as src:
-        sides: dict[str, list[dict]] = {"this checkout": [], args.compare: []}
+    """Two servers alternating for `args.rounds` rounds (A B A B …): this checkout against revision
+    `args.compare`'s code, or against itself with `args.variant`'s options; the ratios per round (B ÷ A
+    for --variant, this checkout ÷ the revision for --compare) of the throughput and one-client latency."""
+    with worktree(args.compare) if args.compare else contextlib.nullcontext() as src:
+        if args.compare:
+            plan = [("this checkout", None, ()), (args.compare, src, ())]
+        else:
+            plan = [("this checkout", None, ()), (args.variant, None, tuple(args.variant.split()))]
+        sides: dict[str, list[dict]] = {label: [] for label, _, _ in plan}
         for index in range(args.rounds):
-            for label, path in (("this checkout", None), (args.compare, src)):
+            for label, path, extra in plan:
                 print(f"round {index + 1}, {label}:")
-                sides[label].append(phases(args, goods, bads, path))
-    pairs = list(zip(sides["this checkout"], sides[args.compare], strict=True))
+                sides[label].append(phases(args, goods, bads, path, extra))
+    (new_label, *_), (old_label, *_) = plan if args.compare else plan[::-1]
+    pairs = list(zip(sides[new_label], sides[old_label], strict=True))
     ratios = {
         "requests_per_s": [
             new["good_only"]["requests_per_s"] / old["good_only"]["requests_per_s"] for new, old in pairs
@@ -245,8 +278,8 @@ def compare(args, goods: list[tuple[bytes, int]], bads: list[bytes]) -> dict:
     }
     for name, values in ratios.items():
         listed = ", ".join(f"{v:.3f}" for v in values)
-        print(f"{name} ÷ {args.compare}'s: median {statistics.median(values):.3f} ({listed})")
-    return {"ratios_to_" + args.compare: ratios, "rounds": sides}
+        print(f"{name}, {new_label} ÷ {old_label}: median {statistics.median(values):.3f} ({listed})")
+    return {f"ratios_{new_label}_to_{old_label}".replace(" ", "_"): ratios, "rounds": sides}
 
 
 def main() -> None:
@@ -256,7 +289,8 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="default: the bundled model")
     parser.add_argument("--name", default="serve_load")
     parser.add_argument("--compare", metavar="REV", help="also serve git revision REV's code, alternating")
-    parser.add_argument("--rounds", type=int, default=2, help="with --compare: rounds of A B")
+    parser.add_argument("--variant", metavar="ARGS", help="also serve this checkout with these server options")
+    parser.add_argument("--rounds", type=int, default=2, help="with --compare or --variant: rounds of A B")
     args = parser.parse_args()
     if not (1 <= args.clients <= MAX_CLIENTS and 0 < args.seconds <= MAX_SECONDS):
         raise SystemExit(f"clients must be 1–{MAX_CLIENTS} and seconds at most {MAX_SECONDS}")
@@ -272,7 +306,9 @@ def main() -> None:
         bytes(range(256)) * 40,
         hostile.idx_gzip_bomb(0.01),
     ]
-    measured = compare(args, goods, bads) if args.compare else phases(args, goods, bads)
+    if args.compare and args.variant:
+        raise SystemExit("--compare and --variant: one at a time")
+    measured = compare(args, goods, bads) if args.compare or args.variant else phases(args, goods, bads)
     write_result(
         args.name,
         {

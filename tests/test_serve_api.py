@@ -283,20 +283,33 @@ def test_other_methods_and_paths(client):
 # ---------------------------------------------------------------------------------------------- the command
 
 
-def test_serve_reports_a_busy_port_in_one_line(capsys):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_reports_a_busy_port_in_one_line(capsys, workers):
+    # With workers the port is held with SO_REUSEPORT, which still refuses a port another socket holds.
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        assert cli_main(["serve", "--port", str(port)]) == 1
+        assert cli_main(["serve", "--port", str(port), "--workers", workers]) == 1
     err = capsys.readouterr().err
     assert err.startswith("digitrec: error: cannot listen on 127.0.0.1:") and err.count("\n") == 1
 
 
-def test_serve_reports_a_bad_model_in_one_line(tmp_path, capsys):
-    assert cli_main(["serve", "--port", "0", "--model", str(tmp_path / "missing.keras")]) == 1
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_reports_a_bad_model_in_one_line(tmp_path, capsys, workers):
+    model = str(tmp_path / "missing.keras")
+    assert cli_main(["serve", "--port", "0", "--workers", workers, "--model", model]) == 1
     err = capsys.readouterr().err
     assert "missing.keras" in err and err.count("\n") == 1
+
+
+def test_serve_refuses_a_silly_number_of_workers(capsys):
+    assert cli_main(["serve", "--port", "0", "--workers", "65"]) == 1
+    err = capsys.readouterr().err
+    assert "--workers 65" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["serve", "--workers", "0"])
+    assert exit_info.value.code == 2
 
 
 def test_serve_rejects_a_bad_port():

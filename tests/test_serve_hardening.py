@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import os
+import signal
 import socket
 import threading
 import time
@@ -15,8 +17,9 @@ import httpx
 import numpy as np
 import pytest
 
-from digitrec.cli.serve_cmd import _loopback
+from digitrec.cli.serve_cmd import _listen, _loopback
 from digitrec.serve import create_app
+from digitrec.serve.workers import CRASH_LOOP_SECONDS
 
 import hostile
 from helpers import black_on_white_png, serve_process, serving
@@ -170,6 +173,70 @@ def test_an_endless_request_head_is_refused_not_buffered():
         assert answer == b"" or answer.startswith(b"HTTP/1.1 400"), answer
         assert vm_hwm_mib(server.pid) - before < 32
         assert httpx.get(f"{url}/api/health").status_code == 200
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The uvicorn worker processes (multiprocessing spawns) whose parent is `parent` (Linux /proc)."""
+    pids = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            command = (status.parent / "cmdline").read_bytes()
+            if int(fields["PPid"]) == parent and b"spawn_main" in command:
+                pids.append(int(status.parent.name))
+    return pids
+
+
+def test_workers_share_the_port_and_stop_together(one_per_class):
+    """`--workers 2`: two processes serve one port (every answer right, over several connections), and
+    stopping the server stops both."""
+    bodies = [{"pixels": image.tolist()} for image, _ in one_per_class]
+    with serve_process("--workers", "2") as (url, server):
+        assert httpx.get(f"{url}/api/health", timeout=60).status_code == 200
+        workers = worker_pids(server.pid)
+        assert len(workers) == 2
+        # One listening socket per worker on the port (SO_REUSEPORT: the kernel spreads connections over
+        # them), not one socket shared, whose first waking worker would take every waiting connection.
+        port = int(url.rsplit(":", 1)[1])
+        listening = [
+            line
+            for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+            if line.split()[1:4:2] == [f"0100007F:{port:04X}", "0A"]
+        ]
+        assert len(listening) == 2
+        for connection in range(4):
+            with httpx.Client(timeout=30) as client:
+                for digit, body in enumerate(bodies):
+                    response = client.post(f"{url}/api/predict", json=body)
+                    assert response.status_code == 200 and response.json()["digit"] == digit, connection
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+
+
+def test_a_worker_that_dies_is_replaced(one_per_class):
+    """A worker killed after start-up (as the OOM killer would) is replaced and the server keeps answering;
+    bounded: one kill, after the crash-loop guard's 10 s."""
+    image, digit = one_per_class[7]
+    with serve_process("--workers", "2") as (url, server):
+        assert httpx.get(f"{url}/api/health", timeout=60).status_code == 200
+        first = worker_pids(server.pid)
+        time.sleep(CRASH_LOOP_SECONDS + 1)
+        os.kill(first[0], signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(set(worker_pids(server.pid)) - {first[0]}) < 2:
+            time.sleep(0.5)
+        now = worker_pids(server.pid)
+        assert len(now) == 2 and first[0] not in now and first[1] in now
+        for _ in range(10):  # new connections: some land on the replacement
+            response = httpx.post(f"{url}/api/predict", json={"pixels": image.tolist()}, timeout=60)
+            assert response.status_code == 200 and response.json()["digit"] == digit
+        assert server.poll() is None
+
+
+def test_the_listening_socket_sends_small_writes_at_once():
+    """TCP_NODELAY on the listening socket, which accepted connections inherit: without it a response
+    written as head then body waited for the client's delayed ACK (~40 ms) in worker processes."""
+    with contextlib.closing(_listen("127.0.0.1", 0)) as sock:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
 
 def test_only_loopback_addresses_count_as_private():

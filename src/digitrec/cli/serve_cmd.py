@@ -10,6 +10,8 @@ import sys
 from digitrec.cli._options import add_model_option, model_needs_backend, port_number, positive_int
 from digitrec.errors import ConfigError
 
+MAX_WORKERS = 64
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     parser = sub.add_parser(
@@ -41,6 +43,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="answer 503 (retry later) beyond N API requests at once (default: 32)",
     )
     parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="serve from N processes on the port, each with its own copy of the model (default: 1; one per "
+        "core uses a multi-core machine fully: one process is bound by Python's GIL)",
+    )
+    parser.add_argument(
         "--cors-origin",
         action="append",
         default=[],
@@ -61,31 +71,32 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, workers: int = 1) -> socket.socket:
     """Bind the listening socket before the slow model load, so a busy port fails at once, in one line;
-    uvicorn then serves on this very socket."""
+    uvicorn then serves on this very socket. With several workers the port is only held here (each worker
+    listens on its own socket, `digitrec.serve.workers`)."""
+    from digitrec.serve.workers import listening_socket
+
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)  # connections queue from now on, so the URL printed below works at once
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        return listening_socket(family, address, reuse_port=workers > 1, listen=workers == 1)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    return sock
 
 
 def run(args) -> int:
     try:
         import uvicorn
 
-        from digitrec.serve import create_app
+        from digitrec.serve import create_app, workers
     except ImportError as exc:
         raise ConfigError(
             f"digitrec serve needs the [serve] extra ({exc.name} is missing): pip install 'digitrec[serve]'"
         ) from None
 
-    sock = _listen(args.host, args.port)
+    if args.workers > MAX_WORKERS:
+        raise ConfigError(f"--workers {args.workers}: at most {MAX_WORKERS} (one per core is the useful number)")
+    sock = _listen(args.host, args.port, args.workers)
     if not _loopback(args.host):
         print(
             f"digitrec: warning: listening on {args.host}: reachable from other machines; the API has no "
@@ -93,28 +104,36 @@ def run(args) -> int:
             file=sys.stderr,
         )
     with sock:
-        app = create_app(
-            model_source=args.model,
-            max_upload_bytes=args.max_upload_mb * 1024 * 1024,
-            max_in_flight=args.max_in_flight,
-            cors_origins=tuple(args.cors_origin),
-        )
+        settings = {
+            "model_source": args.model,
+            "max_upload_bytes": args.max_upload_mb * 1024 * 1024,
+            # Per process: split between the workers, so that the whole server keeps the limit.
+            "max_in_flight": max(1, args.max_in_flight // args.workers),
+            "cors_origins": tuple(args.cors_origin),
+        }
         host, port = sock.getsockname()[:2]
         url_host = f"[{host}]" if ":" in host else host
-        print(
-            f"digitrec: serving model {app.state.predictor.name!r} at http://{url_host}:{port}/ (Ctrl+C to stop)",
-            flush=True,
-        )
+
+        def announce(model_name: str) -> None:
+            print(f"digitrec: serving model {model_name!r} at http://{url_host}:{port}/ (Ctrl+C to stop)", flush=True)
+
         # Idle keep-alive connections are dropped after 5 s; beyond 4× the in-flight limit of open
         # connections uvicorn itself answers 503, so idle or slow sockets cannot pile up without end.
         # h11 even where httptools is installed (uvicorn[standard]): h11 refuses a request head over 16 KiB,
         # while uvicorn's httptools protocol buffers headers without a limit (measured: 200 MB of one header
         # grew the server by 300 MB); httptools saved only ~0.2 ms of a request's CPU.
-        config = uvicorn.Config(
-            app, http="h11", log_level="info", timeout_keep_alive=5, limit_concurrency=4 * args.max_in_flight
-        )
-        uvicorn.Server(config).run(sockets=[sock])
-    return 0
+        options = {
+            "http": "h11",
+            "log_level": "info",
+            "timeout_keep_alive": 5,
+            "limit_concurrency": 4 * settings["max_in_flight"],
+        }
+        if args.workers > 1:  # each loads the model; one that cannot is this command's one-line error
+            return workers.run(sock, args.workers, settings, options, announce)
+        app = create_app(**settings)  # loads the model now: a bad one fails here, in one line
+        announce(app.state.predictor.name)
+        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+        return 0
 
 
 needs_backend = model_needs_backend
