@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from digitrec.errors import DataError
 from digitrec.imaging.filters import box_mean, label, max_filter
@@ -336,6 +337,18 @@ def bar_less_corners() -> np.ndarray:
     mask[60:180, 118:138] = True
     mask[[60, 60, 179, 179], [118, 137, 118, 137]] = False
     return mask
+
+
+def test_a_blurred_bar_keeps_its_soft_edges_out_to_the_measured_halo():
+    # A 17-px box blur spreads the bar's edges 8 px out; the grey levels fall below 0.05 6 px beyond the
+    # thresholded strokes, so the halo is 6 and everything up to it survives: the grey levels are worked
+    # out within the strokes' box widened by the widest halo (12), which must hold all of them.
+    ink = find_ink(ndimage.uniform_filter(bar_image(), size=17, mode="nearest").astype(np.float32))
+    top, left, bottom, right, _ = ink.kept[1]
+    assert ink.halo == 6
+    row = ink.values[(top + bottom) // 2]
+    assert (row[right : right + 6] > 0.04).all() and not row[right + 6 :].any()
+    assert (row[left - 6 : left] > 0.04).all() and not row[: left - 6].any()
 
 
 def test_the_ink_of_a_black_bar_on_white_paper():
