@@ -71,6 +71,8 @@ def run(held: socket.socket, workers: int, app_settings: dict, server_options: d
     slots = [start() for _ in range(workers)]
     try:
         model_name = _wait_until_listening(slots, ready, stop)
+        if stop.is_set():  # interrupted while the workers were starting
+            return 0
         on_ready(model_name)
         while not stop.wait(0.5):
             for index, (process, started) in enumerate(slots):
