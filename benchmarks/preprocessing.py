@@ -1,5 +1,6 @@
 """What a user waits for on one photo, without the server: decoding, preprocessing (decoded image → 28×28),
-inference of one image, and a whole `digitrec predict one.jpg` process (`python -m digitrec`).
+inference of one image, and a whole `digitrec predict one.jpg` process (`python -m digitrec`); and the
+drawing page's requests, a 280-px canvas sent at 280 or at 140 px.
 
 Photos: 150×150 JPEGs of MNIST t10k digits on uneven paper (the serve benchmark's). Each stage is timed
 over all photos, per photo, in R rounds; the median and the best round are reported. With `--compare REV`
@@ -40,6 +41,53 @@ def photos() -> tuple[list[bytes], list[int]]:
     rng = np.random.default_rng(0)
     picks = rng.choice(len(data.x_test), PHOTOS, replace=False)
     return [photo(data.x_test[i], rng) for i in picks], [int(data.y_test[i]) for i in picks]
+
+
+def canvases(side: int) -> tuple[list[bytes], list[int]]:
+    """The drawing page's requests: the same MNIST t10k digits as white strokes on a black 280×280 canvas
+    (enlarged ×10, as a finger or mouse draws them there), sent as PNG at `side` px (the page scales the
+    canvas down with smoothing: Pillow's box filter stands in for the browser's)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from digitrec.data import load_dataset
+
+    data = load_dataset(data_spec("mnist"))
+    picks = np.random.default_rng(0).choice(len(data.x_test), PHOTOS, replace=False)
+    encoded = []
+    for i in picks:
+        drawn = Image.fromarray(data.x_test[i]).resize((280, 280), Image.Resampling.BILINEAR)
+        buffer = io.BytesIO()
+        drawn.resize((side, side), Image.Resampling.BOX).save(buffer, "PNG")
+        encoded.append(buffer.getvalue())
+    return encoded, [int(data.y_test[i]) for i in picks]
+
+
+def time_canvases(rounds: int, recognizer) -> dict:
+    """Decoding + preprocessing per drawing at the page's old (280 px) and new (140 px) send size, the
+    sizes alternating within each round, and the bundled model's accuracy on each."""
+    import numpy as np
+
+    from digitrec import imaging
+
+    sizes = {side: canvases(side) for side in (280, 140)}
+    times: dict[int, list[float]] = {side: [] for side in sizes}
+    for _ in range(rounds + 1):  # the first round warms up
+        for side, (images, _) in sizes.items():
+            start = time.perf_counter()
+            for data in images:
+                imaging.to_mnist(imaging.load_image(data))
+            times[side].append((time.perf_counter() - start) / len(images) * 1000)
+    result = {}
+    for side, (images, labels) in sizes.items():
+        prepared = np.stack([imaging.to_mnist(imaging.load_image(data)) for data in images])
+        accuracy = float(np.mean(recognizer.predict_proba(prepared).argmax(1) == labels))
+        result[f"{side}px"] = summary(times[side][1:]) | {"accuracy": accuracy}
+    ratios = [small / large for small, large in zip(times[140][1:], times[280][1:], strict=True)]
+    result["ratio_140_to_280"] = summary(ratios) | {"range_max": round(max(ratios), 3)}
+    return result
 
 
 def time_stages(images: list[bytes]) -> dict:
@@ -128,6 +176,7 @@ def main() -> None:
                 rounds[label].append(run_child(src, str(payload)))
                 walls[label].append(cli_wall(image, src))
 
+    canvas = time_canvases(args.rounds, recognizer)
     results = {label: {stage: summary([r[stage] for r in rows]) for stage in rows[0]} for label, rows in rounds.items()}
     if args.compare:
         ratios = [
@@ -138,6 +187,7 @@ def main() -> None:
     for label, stages in results.items():
         print(f"{label}: {stages}")
     print(f"inference of one image {inference_ms:.3f} ms; accuracy on the {PHOTOS} photos {accuracy:.2%}")
+    print(f"drawing page, decode + preprocess per drawing (ms): {canvas}")
     for label, times in walls.items():
         print(f"digitrec predict one.jpg ({label}): median {statistics.median(times):.3f} s, best {min(times):.3f} s")
     write_result(
@@ -150,6 +200,9 @@ def main() -> None:
             "inference_one_image_ms": round(inference_ms, 3),
             "bundled_model_accuracy_on_photos": accuracy,
             "cli_predict_one_wall_s": {label: summary(times) for label, times in walls.items()},
+            "canvas": "the drawing page's requests: 100 MNIST t10k digits enlarged to a 280x280 canvas, PNG at 280 "
+            "and at 140 px (what the page sends now), decode + preprocess per drawing, sizes alternating",
+            "canvas_ms_per_drawing": canvas,
             "cpu_count": os.cpu_count(),
         },
     )
