@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from digitrec.data import load_dataset
 
 import hostile
-from helpers import serve_process
+from helpers import child_pids, serve_process
 
 MAX_CLIENTS, MAX_SECONDS = 64, 120  # the bounds: a load test, not a flood
 
@@ -56,15 +56,8 @@ def photo(digit: np.ndarray, rng: np.random.Generator) -> bytes:
 
 
 def server_pids(pid: int) -> list[int]:
-    """The server process and its children (the workers of `--workers N`), Linux /proc."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                children.append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return [pid, *children]
+    """The server process and its children (the workers of `--workers N`)."""
+    return [pid, *child_pids(pid)]
 
 
 def memory_mib(pid: int) -> dict:

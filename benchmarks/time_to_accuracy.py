@@ -157,7 +157,10 @@ def combine(paths: list[str], name: str, probs_paths: list[str] | None) -> None:
         saved = {key: npz[key] for path in probs_paths for npz in [np.load(path)] for key in npz.files}
         y_test = load_dataset(data_spec("mnist")).y_test
         for run in runs:
-            run["probs"] = saved[f"{run['recipe']}-{run['seed']}"]
+            key = f"{run['recipe']}-{run['seed']}"
+            if key not in saved:
+                raise SystemExit(f"--with-probs: no probabilities for run {key} in {', '.join(probs_paths)}")
+            run["probs"] = saved[key]
         mean_probs = np.mean([run["probs"] for run in runs], axis=0)
         accuracy = float((mean_probs.argmax(1) == y_test).mean())
         ensemble_all = {"ensemble_all": {"runs": len(runs), "test_accuracy": accuracy}}

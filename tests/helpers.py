@@ -295,6 +295,19 @@ def serving(app, **config) -> Iterator[str]:
         sock.close()
 
 
+def child_pids(parent: int, command: bytes = b"") -> list[int]:
+    """The live processes whose parent is `parent` (Linux /proc), optionally only those whose command line
+    contains `command`."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent and (
+                command in (stat.parent / "cmdline").read_bytes()
+            ):
+                pids.append(int(stat.parent.name))
+    return pids
+
+
 @contextlib.contextmanager
 def serve_process(*args: str, log=None, env: dict | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
     """`digitrec serve --port 0 ARGS` in a subprocess on 127.0.0.1 (with `env` added to this process's

@@ -22,7 +22,7 @@ from digitrec.serve import create_app
 from digitrec.serve.workers import CRASH_LOOP_SECONDS
 
 import hostile
-from helpers import black_on_white_png, serve_process, serving
+from helpers import black_on_white_png, child_pids, serve_process, serving
 
 
 def vm_hwm_mib(pid: int) -> float:
@@ -176,15 +176,8 @@ def test_an_endless_request_head_is_refused_not_buffered():
 
 
 def worker_pids(parent: int) -> list[int]:
-    """The uvicorn worker processes (multiprocessing spawns) whose parent is `parent` (Linux /proc)."""
-    pids = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        with contextlib.suppress(OSError):
-            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
-            command = (status.parent / "cmdline").read_bytes()
-            if int(fields["PPid"]) == parent and b"spawn_main" in command:
-                pids.append(int(status.parent.name))
-    return pids
+    """The uvicorn worker processes (multiprocessing spawns, not its resource tracker) of `parent`."""
+    return child_pids(parent, b"spawn_main")
 
 
 def test_workers_share_the_port_and_stop_together(one_per_class):

@@ -82,7 +82,8 @@ def find_ink(grey: np.ndarray) -> Ink:
     # Grey levels as in MNIST: stroke cores saturate, edges keep their anti-aliasing; nothing outside a
     # halo around the kept strokes survives (no background texture, no specks). Worked out within the kept
     # strokes' box widened by the widest halo, which holds everything that can survive.
-    top, left, bottom, right = (f(np.array(list(kept.values()))[:, i]) for i, f in enumerate((min, min, max, max)))
+    kept_boxes = np.array([box[:4] for box in kept.values()])
+    (top, left), (bottom, right) = kept_boxes[:, :2].min(axis=0), kept_boxes[:, 2:].max(axis=0)
     window = np.s_[max(top - _MAX_HALO, 0) : bottom + _MAX_HALO, max(left - _MAX_HALO, 0) : right + _MAX_HALO]
     near_mask = kept_mask[window]
     core = _quantile(residual[window][near_mask], 0.75)
