@@ -67,12 +67,18 @@ def label(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """8-connected components of `mask`, numbered like scipy.ndimage.label (raster order of their first
     pixel): labels (int32, 0 = background), area per component, and bounding box per component (top, left,
     bottom, right; exclusive ends). OpenCV's SAUF algorithm (Wu et al.) numbers them in that order; its
-    block-based ones (the default) do not."""
-    _, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
-        np.ascontiguousarray(mask, dtype=np.uint8), 8, cv2.CV_32S, cv2.CCL_SAUF
+    block-based ones (the default) do not. Labelled within the mask's bounding box: OpenCV's statistics
+    cost ~7 ns for every pixel, background included (a digit's box is a fifth of a photo's pixels)."""
+    source = np.ascontiguousarray(mask, dtype=np.uint8)
+    x, y, width, height = cv2.boundingRect(source)
+    labels = np.zeros(mask.shape, np.int32)
+    if width == 0:
+        return labels, np.zeros(0, np.int64), np.zeros((0, 4), np.int64)
+    _, labels[y : y + height, x : x + width], stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(
+        source[y : y + height, x : x + width], 8, cv2.CV_32S, cv2.CCL_SAUF
     )
     left, top, width, height, area = stats[1:].astype(np.int64).T
-    return labels, area, np.stack([top, left, top + height, left + width], axis=1)
+    return labels, area, np.stack([y + top, x + left, y + top + height, x + left + width], axis=1)
 
 
 def centre_of_mass(image: np.ndarray) -> tuple[float, float]:

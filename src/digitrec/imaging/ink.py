@@ -162,27 +162,19 @@ def _window_index(h: int, w: int) -> np.ndarray:
     return (r * w + c).reshape(rows.size, cols.size, -1)
 
 
-def _otsu(values: np.ndarray, bins: int = 256) -> float:
+def _otsu(values: np.ndarray) -> float:
     """The threshold that best splits `values` into two classes (Otsu's between-class variance), on a
-    histogram of equal bins from their minimum to their maximum (the maximum in the last bin)."""
+    histogram of 256 equal bins from their minimum to their maximum (the maximum in the last bin)."""
     values = np.ascontiguousarray(values, dtype=np.float32)
     lo, hi = (float(v) for v in cv2.minMaxLoc(values)[:2])
     if hi - lo < 1e-6:
         return hi
-    # OpenCV's histogram (5× faster than np.bincount of the bin numbers) has an open upper end: it is set
-    # one float32 step above the maximum, which keeps every bin edge within ~1e-7 of lo + k·(hi − lo)/bins.
-    top = float(np.nextafter(np.float32(hi), np.float32(np.inf)))
-    hist = cv2.calcHist([values], [0], None, [bins], [lo, top]).ravel().astype(np.float64)
-    scale = bins / (hi - lo)
-    edges = lo + np.arange(bins + 1) / scale
-    centres = (edges[:-1] + edges[1:]) / 2
-    weight0 = np.cumsum(hist)
-    weight1 = weight0[-1] - weight0
-    sum0 = np.cumsum(hist * centres)
-    mean0 = sum0 / np.maximum(weight0, 1)
-    mean1 = (sum0[-1] - sum0) / np.maximum(weight1, 1)
-    between = weight0 * weight1 * (mean0 - mean1) ** 2
-    return float(edges[int(np.argmax(between[:-1])) + 1])
+    # OpenCV's Otsu on the bin numbers (8-bit), 3× faster than a histogram and the variance sums in numpy:
+    # the same criterion (class 0 = bins ≤ t, the first of equal maxima), t = the last bin of class 0.
+    scale = 256 / (hi - lo)
+    levels = np.minimum((values - np.float32(lo)) * np.float32(scale), 255).astype(np.uint8)
+    last_of_class0, _ = cv2.threshold(levels, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return lo + (last_of_class0 + 1) / scale
 
 
 def _quantile(values: np.ndarray, q: float) -> float:
@@ -193,14 +185,19 @@ def _quantile(values: np.ndarray, q: float) -> float:
 
 
 def _quantiles(values: np.ndarray, qs: tuple[float, ...]) -> tuple[float, ...]:
-    """Several quantiles of the same values, with one partition."""
+    """Several quantiles of the same values. Each is one partition around its lower rank, the next rank
+    being the smallest value above it: np.partition with a list of ranks is several times slower
+    (5,000 values: 14 vs 8 µs for two ranks; 16,000: 143 vs 19 µs)."""
     data = values.ravel()
     last = data.size - 1
-    positions = [q * last for q in qs]
-    part = np.partition(data, sorted({k for p in positions for k in (int(p), min(int(p) + 1, last))}))
-    return tuple(
-        float(part[int(p)] + (part[min(int(p) + 1, last)] - part[int(p)]) * np.float32(p - int(p))) for p in positions
-    )
+    out = []
+    for q in qs:
+        position = q * last
+        low = int(position)
+        part = np.partition(data, low)
+        below, above = part[low], (part[low + 1 :].min() if low < last else part[low])
+        out.append(float(below + (above - below) * np.float32(position - low)))
+    return tuple(out)
 
 
 def _row_quantile(rows: np.ndarray, q: float) -> np.ndarray:
