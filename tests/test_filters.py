@@ -1,6 +1,7 @@
 """digitrec.imaging.filters against the definitions it replaces: scipy.ndimage's label, maximum_filter,
-uniform_filter and center_of_mass, on arbitrary masks and images (Hypothesis), plus the shapes that stress
-the run-based labelling (diagonal touches, U-shapes that join late, spirals)."""
+uniform_filter and center_of_mass, exact area averaging and Pillow's resampling, on arbitrary masks and
+images (Hypothesis), plus the shapes that stress labelling (diagonal touches, U-shapes that join late,
+spirals)."""
 
 from __future__ import annotations
 
@@ -96,20 +97,47 @@ def pillow_resize(image: np.ndarray, size: tuple[int, int], method) -> np.ndarra
     return np.array(Image.fromarray(image, "F").resize(size, method), dtype=np.float32)
 
 
+def area_average(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Exact area averaging: output pixel (i, j) covers rows [i·h/H, (i+1)·h/H) and likewise columns;
+    every input pixel counts by the share of it inside."""
+
+    def overlaps(n_in: int, n_out: int) -> np.ndarray:
+        edges = np.arange(n_out + 1) * n_in / n_out
+        start, stop = edges[:-1, None], edges[1:, None]
+        pixel = np.arange(n_in)[None, :]
+        return np.clip(np.minimum(stop, pixel + 1) - np.maximum(start, pixel), 0, None) / (n_in / n_out)
+
+    (h, w), (width, height) = image.shape, size
+    return overlaps(h, height) @ image.astype(np.float64) @ overlaps(w, width).T
+
+
+def expected_resize(image: np.ndarray, size: tuple[int, int], method) -> np.ndarray:
+    (h, w), (width, height) = image.shape, size
+    if method == Image.Resampling.BOX and width <= w and height <= h:
+        return area_average(image, size)
+    return pillow_resize(image, size, method)
+
+
+def test_area_averaging_reference_by_hand():
+    # 3 → 2 pixels: each output pixel covers 1.5 input pixels; the middle one is shared half and half.
+    np.testing.assert_allclose(area_average(np.array([[0.0, 0.6, 0.9]], np.float32), (2, 1)), [[0.2, 0.8]])
+
+
 @given(images, st.integers(1, 40), st.integers(1, 40), st.sampled_from(["box", "bilinear"]))
-def test_resize_is_pillows(image, width, height, name):
-    # Every combination: shrinking or enlarging per axis, OpenCV's bilinear enlarging or Pillow itself.
+def test_resize_is_area_averaging_or_pillows(image, width, height, name):
+    # Every combination: shrinking or enlarging per axis; exact area averaging (shrinking by BOX), OpenCV's
+    # bilinear enlarging or Pillow itself.
     method = {"box": Image.Resampling.BOX, "bilinear": Image.Resampling.BILINEAR}[name]
     got = filters.resize(image, (width, height), method)
     assert got.shape == (height, width) and got.dtype == np.float32
-    np.testing.assert_allclose(got, pillow_resize(image, (width, height), method), atol=1e-6)
+    np.testing.assert_allclose(got, expected_resize(image, (width, height), method), atol=1e-5)
 
 
 @pytest.mark.parametrize(
     "shape, size, method",
     [
-        ((150, 150), (32, 32), Image.Resampling.BOX),  # the background grid of a 150-px photo
-        ((13, 13), (6, 6), Image.Resampling.BOX),  # Pillow's rounding leaves pixel 6 out of both outputs
+        ((150, 150), (32, 32), Image.Resampling.BOX),
+        ((13, 13), (6, 6), Image.Resampling.BOX),  # Pillow's box filter leaves pixel 6 out of both outputs
         ((97, 61), (20, 13), Image.Resampling.BOX),  # a cropped digit → 20 px
         ((16, 16), (150, 150), Image.Resampling.BILINEAR),  # the background back to full size
         ((2, 3), (256, 171), Image.Resampling.BILINEAR),
@@ -117,4 +145,4 @@ def test_resize_is_pillows(image, width, height, name):
 )
 def test_resize_is_exact_on_the_common_sizes(shape, size, method):
     image = np.random.default_rng(0).random(shape).astype(np.float32)
-    np.testing.assert_allclose(filters.resize(image, size, method), pillow_resize(image, size, method), atol=1e-6)
+    np.testing.assert_allclose(filters.resize(image, size, method), expected_resize(image, size, method), atol=1e-5)

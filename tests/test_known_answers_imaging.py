@@ -9,12 +9,12 @@ import pytest
 from scipy import ndimage
 
 from digitrec.errors import DataError
-from digitrec.imaging.filters import box_mean, label, max_filter
+from digitrec.imaging.filters import block_mean, box_mean, label, max_filter
 from digitrec.imaging.fitting import _stroke_width, fit_mnist
 from digitrec.imaging.ink import (
     _BACKGROUND_WINDOW,
     _background,
-    _coarse_size,
+    _background_block,
     _ink_is_dark,
     _otsu,
     _quantile,
@@ -528,11 +528,27 @@ def test_max_filter_counts_outside_as_zero():
 
 
 @pytest.mark.parametrize(
-    "shape, size",
-    [((256, 256), (32, 32)), ((256, 192), (24, 32)), ((256, 5), (1, 32)), ((5, 256), (32, 1))],
+    "shape, block, cells",
+    [
+        ((256, 256), 8, (32, 32)),
+        ((150, 150), 5, (30, 30)),
+        ((256, 192), 8, (32, 24)),
+        ((150, 113), 5, (30, 23)),
+        ((129, 5), 5, (26, 1)),
+        ((5, 256), 8, (1, 32)),
+    ],
 )
-def test_the_coarse_background_grid_is_32_cells_on_the_longest_side(shape, size):
-    assert _coarse_size(shape) == size
+def test_the_background_grid_has_at_most_32_whole_blocks_on_the_longest_side(shape, block, cells):
+    assert _background_block(shape) == block
+    assert block_mean(np.zeros(shape, np.float32), block).shape == cells
+
+
+def test_block_means_extend_the_image_by_its_last_row_and_column():
+    image = np.arange(35, dtype=np.float32).reshape(5, 7)
+    extended = np.pad(image, ((0, 1), (0, 2)), mode="edge")  # to 6 × 9: whole 3 × 3 blocks
+    expected = extended.reshape(2, 3, 3, 3).mean(axis=(1, 3))
+    np.testing.assert_allclose(block_mean(image, 3), expected, rtol=1e-6)
+    np.testing.assert_array_equal(block_mean(image, 1), image)
 
 
 def test_the_background_follows_paper_lit_from_one_side():

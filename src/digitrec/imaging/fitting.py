@@ -3,6 +3,7 @@ pasted into 28×28 so that the centre of mass lands where MNIST's does (as the M
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from digitrec.errors import DataError
@@ -20,10 +21,8 @@ def fit_mnist(values: np.ndarray, mask: np.ndarray, exclude: np.ndarray | None =
     """Crop the ink of `mask` (plus its anti-aliased halo), thicken thin strokes, scale the longest side to
     20 px and paste into 28×28 so that the centre of mass lands where MNIST's does."""
     # Only the mask's box widened by the halo matters: everything below works within it.
-    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-    if rows.size == 0:
-        raise DataError("no ink found")
-    window = np.s_[max(rows[0] - halo, 0) : rows[-1] + 1 + halo, max(cols[0] - halo, 0) : cols[-1] + 1 + halo]
+    left, top, width, height = _box(mask)
+    window = np.s_[max(top - halo, 0) : top + height + halo, max(left - halo, 0) : left + width + halo]
     values, mask = values[window], mask[window]
     region = dilate(mask, halo)
     if exclude is not None:
@@ -37,19 +36,24 @@ def fit_mnist(values: np.ndarray, mask: np.ndarray, exclude: np.ndarray | None =
     small /= max(float(small.max()), 1e-6)
 
     centre_row, centre_col = centre_of_mass(small)
-    top = int(np.clip(round(MNIST_CENTRE - centre_row), 0, MNIST_SIZE - small.shape[0]))
-    left = int(np.clip(round(MNIST_CENTRE - centre_col), 0, MNIST_SIZE - small.shape[1]))
+    top = min(max(round(MNIST_CENTRE - centre_row), 0), MNIST_SIZE - small.shape[0])
+    left = min(max(round(MNIST_CENTRE - centre_col), 0), MNIST_SIZE - small.shape[1])
     out = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
     out[top : top + small.shape[0], left : left + small.shape[1]] = small
     return np.round(out * 255).astype(np.uint8)
 
 
 def _crop(ink: np.ndarray) -> np.ndarray:
-    inked = ink > 0
-    rows, cols = np.flatnonzero(inked.any(axis=1)), np.flatnonzero(inked.any(axis=0))
-    if rows.size == 0:
+    left, top, width, height = _box(ink > 0)
+    return ink[top : top + height, left : left + width]
+
+
+def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """(left, top, width, height) of the mask's pixels (OpenCV's bounding rectangle: one pass, no arrays)."""
+    left, top, width, height = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
+    if width == 0:
         raise DataError("no ink found")
-    return ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return left, top, width, height
 
 
 def _normalise_strokes(ink: np.ndarray) -> np.ndarray:
