@@ -5,6 +5,8 @@ read by the bundled model about as well as the original 28×28 digits."""
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -113,6 +115,22 @@ def test_every_image_mode_is_prepared_alike(mode, sample):
     converted = image.convert(mode) if mode != "F" else Image.fromarray(np.asarray(image, np.float32) / 255, "F")
     difference = np.abs(imaging.to_mnist(converted).astype(int) - reference).mean()
     assert difference < (12 if mode == "1" else 2)  # "1" is dithered black and white
+
+
+def test_a_colour_jpeg_is_decoded_straight_to_its_luma():
+    # A blue pen on cream paper: decoded as luma (what the preprocessing uses), within JPEG's rounding of
+    # the luma of its colour decoding; a CMYK JPEG, which libjpeg cannot decode to luma, stays CMYK.
+    rows, cols = np.mgrid[0:96, 0:96]
+    colour = np.stack([230 - cols, 220 - rows // 2, 180 + 0 * rows], axis=-1).astype(np.uint8)
+    colour[30:70, 44:52] = (20, 40, 160)
+    data = encode(Image.fromarray(colour, "RGB"), "JPEG", quality=90)
+    loaded = imaging.load_image(data)
+    assert loaded.mode == "L"
+    with Image.open(io.BytesIO(data)) as decoded:
+        luma = np.asarray(decoded.convert("RGB").convert("L"), int)
+    assert np.abs(np.asarray(loaded, int) - luma).max() <= 2
+    cmyk = encode(Image.fromarray(colour, "RGB").convert("CMYK"), "JPEG")
+    assert imaging.load_image(cmyk).mode == "CMYK"
 
 
 # ---------------------------------------------------------------------------------------------- no ink, bad files

@@ -86,7 +86,7 @@ def label(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     bottom, right; exclusive ends). OpenCV's SAUF algorithm (Wu et al.) numbers them in that order; its
     block-based ones (the default) do not. Labelled within the mask's bounding box: OpenCV's statistics
     cost ~7 ns for every pixel, background included (a digit's box is a fifth of a photo's pixels)."""
-    source = np.ascontiguousarray(mask, dtype=np.uint8)
+    source = np.ascontiguousarray(mask, dtype=bool).view(np.uint8)
     x, y, width, height = cv2.boundingRect(source)
     labels = np.zeros(mask.shape, np.int32)
     if width == 0:

@@ -56,7 +56,7 @@ def find_ink(grey: np.ndarray) -> Ink:
     bright = 1.0 - smooth if _ink_is_dark(smooth) else smooth
     residual = bright - _background(bright)
 
-    sample = residual[::2, ::2]  # statistics of many pixels need not see all of them
+    sample = np.ascontiguousarray(residual[::2, ::2])  # statistics of many pixels need not see all of them
     split = max(_otsu(sample), _MIN_CONTRAST / 2)
     paper = sample[sample <= split]
     paper_level = _quantile(paper, 0.5) if paper.size else 0.0
@@ -100,7 +100,7 @@ def _edge_width(values: np.ndarray, mask: np.ndarray) -> int:
     """How many pixels the ink's soft edges spread beyond the thresholded strokes: about 1 for a sharp
     photo or scan at the working size, many for a blurred or upscaled low-resolution digit, whose grey
     edges carry the strokes' true width."""
-    near = dilate(mask, _MAX_HALO) & ~mask
+    near = dilate(mask, _MAX_HALO) > mask  # around the strokes, not in them
     soft = np.count_nonzero(near & (values > 0.05))
     return min(max(round(soft / max(outline_length(mask), 1)), 1), _MAX_HALO)
 
