@@ -199,8 +199,10 @@ def _quantiles(values: np.ndarray, qs: tuple[float, ...]) -> tuple[float, ...]:
         position = q * last
         low = int(position)
         data.partition(low)
-        below, above = data[low], (data[low + 1 :].min() if low < last else data[low])
-        out.append(float(below + (above - below) * np.float32(position - low)))
+        below = data[low]
+        fraction = np.float32(position - low)
+        above = data[low + 1 :].min() if fraction and low < last else below  # the next rank, if it counts
+        out.append(float(below + (above - below) * fraction))
     return tuple(out)
 
 
