@@ -47,7 +47,8 @@ _MALLOC_TRIM = _libc_trim()
 
 def load_image(source: str | os.PathLike | bytes | bytearray | BinaryIO, name: str | None = None) -> Image.Image:
     """Open and decode an image file, path or bytes, reduced to about `KEEP_SIDE` pixels on its longest
-    side and turned upright by its EXIF orientation; any failure is a `DataError` naming the source."""
+    side and turned upright by its EXIF orientation; any failure is a `DataError` naming the source.
+    A colour JPEG comes back grey (mode "L", its luma as decoded), which is all the preprocessing uses."""
     if isinstance(source, (str, os.PathLike)):
         name = name or str(source)
         data = read_capped(source, MAX_FILE_BYTES, "image file")
