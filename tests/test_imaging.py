@@ -133,6 +133,19 @@ def test_a_colour_jpeg_is_decoded_straight_to_its_luma():
     assert imaging.load_image(cmyk).mode == "CMYK"
 
 
+def test_a_camera_mpo_is_decoded_at_reduced_scale_like_a_jpeg():
+    # MPO (a camera's JPEG with its previews appended) is JPEG to the decoder: reduced-scale decoding to
+    # luma too, so a 2048-px photo decodes at 512 px instead of whole, the same pixels as a plain JPEG's.
+    rows, cols = np.mgrid[0:1536, 0:2048]
+    photo = Image.fromarray(((rows // 8 + cols // 8) % 256).astype(np.uint8)).convert("RGB")
+    mpo, jpeg = encode(photo, "MPO", save_all=True, append_images=[photo]), encode(photo, "JPEG")
+    with Image.open(io.BytesIO(mpo)) as opened:
+        assert opened.format == "MPO"
+    loaded = imaging.load_image(mpo)
+    assert (loaded.mode, loaded.size) == ("L", (512, 384))
+    assert np.array_equal(np.asarray(loaded), np.asarray(imaging.load_image(jpeg)))
+
+
 # ---------------------------------------------------------------------------------------------- no ink, bad files
 
 

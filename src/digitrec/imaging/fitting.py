@@ -50,7 +50,7 @@ def _crop(ink: np.ndarray) -> np.ndarray:
 
 def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
     """(left, top, width, height) of the mask's pixels (OpenCV's bounding rectangle: one pass, no arrays)."""
-    left, top, width, height = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
+    left, top, width, height = cv2.boundingRect(np.ascontiguousarray(mask, dtype=bool).view(np.uint8))
     if width == 0:
         raise DataError("no ink found")
     return left, top, width, height

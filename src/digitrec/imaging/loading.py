@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, JpegImagePlugin
 
 from digitrec.errors import DataError
 from digitrec.fileio import read_capped
@@ -48,7 +48,8 @@ _MALLOC_TRIM = _libc_trim()
 def load_image(source: str | os.PathLike | bytes | bytearray | BinaryIO, name: str | None = None) -> Image.Image:
     """Open and decode an image file, path or bytes, reduced to about `KEEP_SIDE` pixels on its longest
     side and turned upright by its EXIF orientation; any failure is a `DataError` naming the source.
-    A colour JPEG comes back grey (mode "L", its luma as decoded), which is all the preprocessing uses."""
+    A JPEG in colour (YCbCr, as nearly all are) comes back grey, mode "L": its luma as decoded, which is
+    all the preprocessing uses; a CMYK JPEG stays CMYK."""
     if isinstance(source, (str, os.PathLike)):
         name = name or str(source)
         data = read_capped(source, MAX_FILE_BYTES, "image file")
@@ -66,7 +67,7 @@ def load_image(source: str | os.PathLike | bytes | bytearray | BinaryIO, name: s
             # large images (our own caps are the stricter): nothing a user of the CLI should see.
             warnings.simplefilter("ignore")
             image: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
-            jpeg = image.format == "JPEG"
+            jpeg = isinstance(image, JpegImagePlugin.JpegImageFile)  # MPO (a camera's JPEG + previews) too
             _check_size(image.size, name, jpeg=jpeg)
             if jpeg:
                 # Decode at the smallest scale ≥ KEEP_SIDE, and a colour JPEG straight to its luma (what
