@@ -3,9 +3,10 @@ inference of one image, and a whole `digitrec predict one.jpg` process (`python 
 drawing page's requests, a 280-px canvas sent at 280 or at 140 px.
 
 Photos: 150×150 JPEGs of MNIST t10k digits on uneven paper (the serve benchmark's). Each stage is timed
-over all photos, per photo, in R rounds; the median and the best round are reported. With `--compare REV`
-the same timing (and the CLI's) runs for the code at git revision REV (a temporary worktree) in alternating
-subprocesses, A B A B …, so the ratio is measured side by side on this drifting machine.
+over all photos, per photo, in R rounds; the median and the best round are reported; so are the drawing
+page's 140-px requests (decoding + preprocessing per drawing). With `--compare REV` the same timing (and the
+CLI's) runs for the code at git revision REV (a temporary worktree) in alternating subprocesses, A B A B …,
+so the ratios are measured side by side on this drifting machine.
 
     python benchmarks/preprocessing.py                    # this checkout
     python benchmarks/preprocessing.py --compare 83e7069  # against an older revision, interleaved
@@ -90,20 +91,22 @@ def time_canvases(rounds: int, recognizer) -> dict:
     return result
 
 
-def time_stages(images: list[bytes]) -> dict:
-    """One round: ms per photo for each stage (run inside the process of the code under test)."""
+def time_stages(images: list[bytes], drawings: list[bytes]) -> dict:
+    """One round: ms per photo for each stage, and per drawing (the page's 140-px PNG) for decoding +
+    preprocessing (run inside the process of the code under test)."""
     from digitrec import imaging
 
-    def per_photo(work) -> float:
+    def per_item(work) -> float:
         start = time.perf_counter()
         for item in work:
             item()
-        return (time.perf_counter() - start) / len(images) * 1000
+        return (time.perf_counter() - start) / len(work) * 1000
 
     decoded = [imaging.load_image(b) for b in images]
     return {
-        "decode_ms": per_photo([lambda b=b: imaging.load_image(b) for b in images]),
-        "preprocess_ms": per_photo([lambda d=d: imaging.to_mnist(d) for d in decoded]),
+        "decode_ms": per_item([lambda b=b: imaging.load_image(b) for b in images]),
+        "preprocess_ms": per_item([lambda d=d: imaging.to_mnist(d) for d in decoded]),
+        "drawing_ms": per_item([lambda b=b: imaging.to_mnist(imaging.load_image(b)) for b in drawings]),
     }
 
 
@@ -112,10 +115,10 @@ def child(src: str, rounds: int, payload: str) -> None:
     sys.path.insert(0, src)
     for name in [n for n in sys.modules if n.startswith("digitrec")]:
         del sys.modules[name]
-    images = [bytes.fromhex(h) for h in json.loads(Path(payload).read_text())]
-    time_stages(images)  # warm-up
+    images, drawings = ([bytes.fromhex(h) for h in part] for part in json.loads(Path(payload).read_text()))
+    time_stages(images, drawings)  # warm-up
     for _ in range(rounds):
-        print(json.dumps(time_stages(images)), flush=True)
+        print(json.dumps(time_stages(images, drawings)), flush=True)
 
 
 def run_child(src: str, payload: str) -> dict:
@@ -165,7 +168,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp, worktree(args.compare) if args.compare else nullcontext() as baseline:
         payload = Path(tmp) / "photos.json"
-        payload.write_text(json.dumps([b.hex() for b in images]))
+        payload.write_text(json.dumps([[b.hex() for b in images], [b.hex() for b in canvases(140)[0]]]))
         image = Path(tmp) / "one.jpg"
         image.write_bytes(images[0])
         sources = {"this checkout": str(ROOT / "src")} | ({args.compare: str(baseline)} if baseline else {})
@@ -179,11 +182,12 @@ def main() -> None:
     canvas = time_canvases(args.rounds, recognizer)
     results = {label: {stage: summary([r[stage] for r in rows]) for stage in rows[0]} for label, rows in rounds.items()}
     if args.compare:
-        ratios = [
-            new["preprocess_ms"] / old["preprocess_ms"]
-            for new, old in zip(rounds["this checkout"], rounds[args.compare], strict=True)
-        ]
-        results["preprocess_ratio_to_" + args.compare] = summary(ratios) | {"range_max": round(max(ratios), 3)}
+        for stage in ("preprocess", "drawing"):
+            ratios = [
+                new[f"{stage}_ms"] / old[f"{stage}_ms"]
+                for new, old in zip(rounds["this checkout"], rounds[args.compare], strict=True)
+            ]
+            results[f"{stage}_ratio_to_{args.compare}"] = summary(ratios) | {"range_max": round(max(ratios), 3)}
     for label, stages in results.items():
         print(f"{label}: {stages}")
     print(f"inference of one image {inference_ms:.3f} ms; accuracy on the {PHOTOS} photos {accuracy:.2%}")

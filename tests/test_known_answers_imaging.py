@@ -504,6 +504,16 @@ def test_quantile_is_numpys(q, size):
     assert (low, high) == pytest.approx(tuple(np.quantile(values, [q, 1 - q])), abs=1e-6)
 
 
+@pytest.mark.parametrize("repeated", [0.5, 0.95, 1.0])
+def test_quantiles_of_values_that_repeat(repeated):
+    # A drawing's flat background: most values exactly equal (here 0), the rest spread.
+    rng = np.random.default_rng(3)
+    values = rng.random(4999).astype(np.float32)
+    values[rng.random(values.size) < repeated] = 0.0
+    for q in (0.0, 0.005, 0.5, 0.75, 0.995, 1.0):
+        assert _quantile(values, q) == pytest.approx(float(np.quantile(values, q)), abs=1e-7)
+
+
 def test_quantiles_between_ranks_take_the_next_rank_not_the_next_slot():
     # After a partition at rank k the value in slot k + 1 is usually, not always, the next rank (1 in ~300
     # of these arrays with numpy 2.4): an interpolated quantile must take the smallest value above slot k.
