@@ -220,6 +220,15 @@ def test_the_halo_below_and_right_of_the_mask_is_kept():
     assert digit[0, 0] == 255 and digit[-1, -1] == round(0.4 * 255)  # the corner of the soft edges
 
 
+def test_a_mask_of_another_dtype_is_read_as_true_and_false():
+    ink = canvas(30, 30)
+    ink[5:25, 5:17] = t_shape()
+    mask = ink > 0
+    expected = fit_mnist(ink, mask)
+    for other in (np.float32, np.int64, np.uint8):
+        np.testing.assert_array_equal(fit_mnist(ink, mask.astype(other)), expected)
+
+
 def test_a_stray_pixel_two_pixels_from_the_digit_is_left_out():
     # The T needs no stroke change, so a pixel 2 px right of its bar would widen the box and move the centre.
     ink = canvas(30, 30)
@@ -493,6 +502,11 @@ def test_otsu(values, threshold):
     assert _otsu(np.array(values, np.float32)) == pytest.approx(threshold, abs=1e-7)
 
 
+def test_otsu_of_integers_is_otsu_of_their_values():
+    # 0, 2 and 10 (bins 0, 51, 255): {0, 2} | {10} separates best → just above bin 51, in their units
+    assert _otsu(np.array([0] * 100 + [2] * 100 + [10] * 100)) == pytest.approx(10 * 52 / 256, abs=1e-6)
+
+
 @pytest.mark.parametrize("q", [0.0, 0.005, 0.1, 0.5, 0.75, 0.995, 1.0])
 @pytest.mark.parametrize("size", [1, 2, 7, 64, 5000])
 def test_quantile_is_numpys(q, size):
@@ -571,6 +585,7 @@ def test_max_filter_counts_outside_as_zero():
         ((150, 113), 5, (30, 23)),
         ((129, 5), 5, (26, 1)),
         ((5, 256), 8, (1, 32)),
+        ((20, 7), 1, (20, 7)),  # at most 32 px: one pixel per cell
     ],
 )
 def test_the_background_grid_has_at_most_32_whole_blocks_on_the_longest_side(shape, block, cells):

@@ -20,13 +20,14 @@ MNIST_STROKES = (1.15, 1.85, 3.2)
 def fit_mnist(values: np.ndarray, mask: np.ndarray, exclude: np.ndarray | None = None, halo: int = 1) -> np.ndarray:
     """Crop the ink of `mask` (plus its anti-aliased halo), thicken thin strokes, scale the longest side to
     20 px and paste into 28×28 so that the centre of mass lands where MNIST's does."""
+    mask = np.asarray(mask, dtype=bool)
     # Only the mask's box widened by the halo matters: everything below works within it.
     left, top, width, height = _box(mask)
     window = np.s_[max(top - halo, 0) : top + height + halo, max(left - halo, 0) : left + width + halo]
     values, mask = values[window], mask[window]
     region = dilate(mask, halo)
     if exclude is not None:
-        region &= ~exclude[window]
+        region &= ~np.asarray(exclude[window], dtype=bool)
     ink = values * region
     ink = _normalise_strokes(_crop(ink))
     scale = MNIST_BOX / max(ink.shape)
@@ -49,8 +50,8 @@ def _crop(ink: np.ndarray) -> np.ndarray:
 
 
 def _box(mask: np.ndarray) -> tuple[int, int, int, int]:
-    """(left, top, width, height) of the mask's pixels (OpenCV's bounding rectangle: one pass, no arrays)."""
-    left, top, width, height = cv2.boundingRect(np.ascontiguousarray(mask, dtype=bool).view(np.uint8))
+    """(left, top, width, height) of a bool mask's pixels (OpenCV's bounding rectangle: one pass)."""
+    left, top, width, height = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
     if width == 0:
         raise DataError("no ink found")
     return left, top, width, height
