@@ -42,13 +42,13 @@ def resize(image: np.ndarray, size: tuple[int, int], method=Image.Resampling.BOX
 
 def block_mean(image: np.ndarray, block: int) -> np.ndarray:
     """Means of `block`×`block` tiles, the image extended to whole tiles by repeating its last row and
-    column: shape (⌈h/block⌉, ⌈w/block⌉). (OpenCV's area resize at an integer ratio, its fast path.)"""
+    column: shape (⌈h/block⌉, ⌈w/block⌉). (Shrinking by area at an integer ratio: OpenCV's fast path.)"""
     h, w = image.shape
     rows, cols = -(-h // block), -(-w // block)
     image = np.ascontiguousarray(image, dtype=np.float32)
     if (rows * block, cols * block) != (h, w):
         image = cv2.copyMakeBorder(image, 0, rows * block - h, 0, cols * block - w, cv2.BORDER_REPLICATE)
-    return cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA)
+    return resize(image, (cols, rows))
 
 
 def box_mean(image: np.ndarray, radius: int, edges: str) -> np.ndarray:
