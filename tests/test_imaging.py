@@ -203,6 +203,23 @@ def test_unreadable_files_are_data_errors_naming_the_file(tmp_path, content, mes
     assert str(path) in str(error.value)
 
 
+@pytest.mark.parametrize(
+    "content, pixels",
+    [
+        (encode(Image.new("RGB", (37, 23)), "PNG"), 37 * 23),
+        (encode(Image.new("L", (150, 90)), "JPEG"), 150 * 90),
+        (encode(Image.new("1", (8000, 6000)), "PNG"), 48_000_000),  # a bomb: declared, never decoded
+        (_png()[:60], 40 * 30),  # the header is whole; the pixels' truncation is load_image's to find
+        (_png()[:20], None),
+        (b"hello, I am text pretending to be a PNG\n", None),
+        (b"", None),
+    ],
+    ids=["png", "jpeg", "bomb", "truncated data", "truncated header", "text", "empty"],
+)
+def test_the_declared_size_is_read_from_the_header_alone(content, pixels):
+    assert imaging.declared_pixels(content) == pixels
+
+
 def test_missing_file_and_directory_are_data_errors(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         imaging.load_image(tmp_path / "absent.png")

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import os
 import re
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
 from fastapi.testclient import TestClient
@@ -86,32 +88,77 @@ def test_real_digits_in_every_encoding(client, predictor, one_per_class, encodin
 
 
 class ThreadCheckingPredictor:
-    """The real predictor, noting whether each call ran on the event loop (it must not: it blocks)."""
+    """The real predictor, optionally slowed down, noting for each call whether it ran on the event loop."""
 
-    def __init__(self, predictor):
-        self.predictor, self.name, self.calls_on_event_loop, self.calls = predictor, predictor.name, 0, 0
+    def __init__(self, predictor, seconds: float = 0.0):
+        self.predictor, self.name, self.seconds, self.on_event_loop = predictor, predictor.name, seconds, []
 
     def predict_proba(self, images, **kwargs):
+        time.sleep(self.seconds)
         try:
             asyncio.get_running_loop()
-            self.calls_on_event_loop += 1
+            self.on_event_loop.append(True)
         except RuntimeError:
-            pass
-        self.calls += 1
+            self.on_event_loop.append(False)
         return self.predictor.predict_proba(images, **kwargs)
 
 
-def test_inference_runs_off_the_event_loop(predictor, one_per_class):
-    checking = ThreadCheckingPredictor(predictor)
-    image, digit = one_per_class[3]
+def sized(image: np.ndarray, width: int, height: int, fmt: str = "PNG", text_bytes: int = 0) -> bytes:
+    """An MNIST digit enlarged to width × height, encoded, with `text_bytes` of metadata making the file larger."""
+    buffer = io.BytesIO()
+    info = PngImagePlugin.PngInfo()
+    if text_bytes:
+        info.add_text("padding", "x" * text_bytes)
+    Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC).save(buffer, fmt, pnginfo=info)
+    return buffer.getvalue()
+
+
+def where_answered(predictor, requests: dict, seconds: float = 0.0) -> dict[str, bool]:
+    """{name: whether its image was answered on the event loop} for each request, each answer checked."""
+    checking = ThreadCheckingPredictor(predictor, seconds)
     with TestClient(create_app(checking)) as test_client:
-        startup_calls = checking.calls
-        check_prediction(test_client.post("/api/predict", json={"pixels": image.tolist()}), digit, predictor.name)
-        check_prediction(
-            test_client.post("/api/predict", files={"file": ("d.png", png_bytes(image))}), digit, predictor.name
-        )
-    assert checking.calls == startup_calls + 2
-    assert checking.calls_on_event_loop == 0
+        where = {}
+        for name, (kwargs, digit) in requests.items():
+            calls = len(checking.on_event_loop)
+            check_prediction(test_client.post("/api/predict", **kwargs), digit, predictor.name)
+            assert len(checking.on_event_loop) == calls + 1
+            where[name] = checking.on_event_loop[-1]
+    return where
+
+
+def test_small_work_runs_on_the_event_loop_the_rest_in_worker_threads(predictor, one_per_class):
+    """Pixels and images up to 320×320 pixels and 256 KiB are answered right on the event loop (the hand-over
+    to a thread costs more than their work); anything larger, in pixels or bytes, in a worker thread."""
+    image, digit = one_per_class[3]
+    requests = {
+        "pixels": ({"json": {"pixels": image.tolist()}}, digit),
+        "150-px photo": ({"files": {"file": ("d.jpg", png_bytes(as_scan(image).resize((150, 150)), "JPEG"))}}, digit),
+        "base64 320×320": ({"json": {"image": base64.b64encode(sized(image, 320, 320)).decode()}}, digit),
+        "320×320": ({"files": {"file": ("d.png", sized(image, 320, 320))}}, digit),
+        "321×320": ({"files": {"file": ("d.png", sized(image, 321, 320))}}, digit),
+        "base64 640×480": ({"json": {"image": base64.b64encode(sized(image, 640, 480)).decode()}}, digit),
+        "150-px, 256 KiB": ({"files": {"file": ("d.png", sized(image, 150, 150, text_bytes=256 * 1024))}}, digit),
+    }
+    where = where_answered(predictor, requests)
+    assert where == {
+        "pixels": True,
+        "150-px photo": True,
+        "base64 320×320": True,
+        "320×320": True,
+        "321×320": False,
+        "base64 640×480": False,
+        "150-px, 256 KiB": False,
+    }
+
+
+def test_a_slow_predictor_always_runs_in_worker_threads(predictor, one_per_class):
+    """A predictor slower than 2 ms per image (a Keras model, a large ensemble) never blocks the event loop."""
+    image, digit = one_per_class[3]
+    requests = {
+        "pixels": ({"json": {"pixels": image.tolist()}}, digit),
+        "150-px": ({"files": {"file": ("d.png", sized(image, 150, 150))}}, digit),
+    }
+    assert where_answered(predictor, requests, seconds=0.005) == {"pixels": False, "150-px": False}
 
 
 def test_the_server_runs_each_images_operations_on_one_thread(predictor):
@@ -254,20 +301,21 @@ def test_upload_limit_is_configurable(predictor):
 
 
 class FailingAfterStartPredictor:
-    """The real predictor until start-up is done, then broken, as a bug in inference would be."""
+    """The real predictor until start-up is done (`broken` set), then failing, as a bug in inference would."""
 
     def __init__(self, predictor):
-        self.predictor, self.name, self.started = predictor, predictor.name, False
+        self.predictor, self.name, self.broken = predictor, predictor.name, False
 
     def predict_proba(self, images, **kwargs):
-        if self.started:
+        if self.broken:
             raise RuntimeError("inference bug")
-        self.started = True
         return self.predictor.predict_proba(images, **kwargs)
 
 
 def test_a_server_bug_is_a_json_500_without_a_traceback(predictor):
-    app = create_app(FailingAfterStartPredictor(predictor))
+    failing = FailingAfterStartPredictor(predictor)
+    app = create_app(failing)
+    failing.broken = True
     with TestClient(app, raise_server_exceptions=False) as broken:
         response = broken.post("/api/predict", json={"pixels": [[255] * 28] * 28})
     assert response.status_code == 500

@@ -23,7 +23,7 @@ from PIL import Image
 
 from digitrec.imaging.fitting import MNIST_BOX, MNIST_CENTRE, MNIST_SIZE, MNIST_STROKES, fit_mnist
 from digitrec.imaging.ink import WORK_SIDE, find_ink, group_by_column, working_copy
-from digitrec.imaging.loading import FORMATS, MAX_PIXELS, check_image, grey_levels, load_image
+from digitrec.imaging.loading import FORMATS, MAX_PIXELS, check_image, declared_pixels, grey_levels, load_image
 
 __all__ = [
     "FORMATS",
@@ -34,6 +34,7 @@ __all__ = [
     "MNIST_STROKES",
     "WORK_SIDE",
     "check_image",
+    "declared_pixels",
     "load_image",
     "segment_digits",
     "to_mnist",

@@ -27,7 +27,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import anyio
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -38,6 +37,7 @@ from starlette.requests import ClientDisconnect
 from digitrec import imaging
 from digitrec._version import __version__
 from digitrec.errors import DataError
+from digitrec.serve.compute import CpuWork
 from digitrec.serve.middleware import BodyDeadline, BodySizeLimit, InFlightLimit, SecurityHeaders
 from digitrec.serve.routes import router
 
@@ -78,10 +78,10 @@ def create_app(
     app.state.predictor = predictor
     app.state.max_upload_bytes = max_upload_bytes
     app.state.static_dir = STATIC_DIR
-    # Decoding and preprocessing are CPU-bound: more of them at once than there are cores only adds memory
-    # (a few large uploads decoding together) and latency. The others wait their turn (or get 503 beyond
-    # max_in_flight).
-    app.state.cpu_work = anyio.CapacityLimiter(len(os.sched_getaffinity(0)))
+    # Small requests are answered on the event loop; the others in worker threads, at most one per core
+    # at once: more only adds memory (a few large uploads decoding together) and latency. The others wait
+    # their turn (or get 503 beyond max_in_flight). See compute.py.
+    app.state.cpu_work = CpuWork(predictor)
     # Added last = outermost: headers on every answer, even a 503 from the in-flight limit.
     app.add_middleware(BodySizeLimit, max_bytes=max_upload_bytes)
     app.add_middleware(BodyDeadline, seconds=body_timeout)

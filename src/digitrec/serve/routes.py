@@ -1,9 +1,9 @@
 """The endpoints, thin: read the body, hand it to `digitrec.recognize` (the same image → answer path as
-the CLI) with the predictor held in app state, and shape the answer."""
+the CLI) with the predictor held in app state, and shape the answer. Where the work runs (on the event
+loop or in a worker thread) is `compute.CpuWork`'s decision."""
 
 from __future__ import annotations
 
-import anyio
 import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.exceptions import HTTPException
@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse
 from digitrec import recognize
 from digitrec._version import __version__
 from digitrec.serve import bodies
+from digitrec.serve.compute import MNIST_PIXELS
 from digitrec.serve.schemas import PREDICT_DESCRIPTION, PREDICT_REQUEST_BODY, Health, Prediction, error_responses
 
 router = APIRouter()
@@ -26,17 +27,17 @@ router = APIRouter()
     openapi_extra={"requestBody": PREDICT_REQUEST_BODY},
 )
 async def predict(request: Request) -> Prediction:
-    predictor = request.app.state.predictor
+    predictor, work = request.app.state.predictor, request.app.state.cpu_work
     kind = bodies.content_type(request)
     if kind == bodies.JSON:
         body = await bodies.read_json(request)
         if isinstance(body, np.ndarray):
-            answer = (await _cpu(request, recognize.read_mnist, body, predictor, "pixels"))[0]
+            answer = (await work.run(MNIST_PIXELS, recognize.read_mnist, body, predictor, "pixels"))[0]
         else:
-            answer = await _cpu(request, recognize.read_image, body, predictor, "image")
+            answer = await work.run(work.pixels_of(body), recognize.read_image, body, predictor, "image")
     elif kind == bodies.MULTIPART:
         data, name = await bodies.read_upload(request)
-        answer = await _cpu(request, recognize.read_image, data, predictor, name)
+        answer = await work.run(work.pixels_of(data), recognize.read_image, data, predictor, name)
     else:
         raise HTTPException(
             415,
@@ -46,11 +47,6 @@ async def predict(request: Request) -> Prediction:
     return Prediction(
         digit=answer.top3[0][0], confidence=answer.confidence, probabilities=answer.probabilities, model=predictor.name
     )
-
-
-async def _cpu(request: Request, function, *args):
-    """Run `function` in a worker thread, at most as many at once as the app's `cpu_work` limiter allows."""
-    return await anyio.to_thread.run_sync(function, *args, limiter=request.app.state.cpu_work)
 
 
 @router.get("/api/health", response_model=Health, summary="Liveness and the model in use")
