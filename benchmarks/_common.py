@@ -51,10 +51,34 @@ def peak_rss_mib() -> float:
 def write_result(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    payload = {"benchmark": name, "date": time.strftime("%Y-%m-%d"), "machine": machine(), **payload}
+    payload = {
+        "benchmark": name,
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "checkout": checkout(),
+        **payload,
+    }
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(f"wrote {path}")
     return path
+
+
+def revision(rev: str) -> str:
+    """Git revision `rev` (a branch, HEAD~2, …) as a short commit hash, so that results name what ran."""
+    found = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "--verify", "--quiet", f"{rev}^{{commit}}"],
+        capture_output=True,
+        text=True,
+    )
+    if found.returncode:
+        raise SystemExit(f"--compare {rev}: not a revision of this repository")
+    return found.stdout.strip()
+
+
+def checkout() -> str:
+    """This checkout's commit, marked when its tracked files have changes not committed yet."""
+    changed = subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "HEAD"]).returncode
+    return revision("HEAD") + (" + uncommitted changes" if changed else "")
 
 
 @contextlib.contextmanager

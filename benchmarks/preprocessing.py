@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, data_spec, worktree, write_result
+from _common import ROOT, data_spec, revision, worktree, write_result
 
 PHOTOS = 100
 
@@ -147,6 +147,8 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--payload", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.compare:
+        args.compare = revision(args.compare)
     if args.child:
         child(args.child, 1, args.payload)
         return

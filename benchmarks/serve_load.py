@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from _common import data_spec, worktree, write_result
+from _common import data_spec, revision, worktree, write_result
 from _http_client import CLIENT, Connection, upload
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -228,6 +228,8 @@ def main() -> None:
     parser.add_argument("--variant", metavar="ARGS", help="also serve this checkout with these server options")
     parser.add_argument("--rounds", type=int, default=2, help="with --compare or --variant: rounds of A B")
     args = parser.parse_args()
+    if args.compare:
+        args.compare = revision(args.compare)
     if not (1 <= args.clients <= MAX_CLIENTS and 0 < args.seconds <= MAX_SECONDS):
         raise SystemExit(f"clients must be 1–{MAX_CLIENTS} and seconds at most {MAX_SECONDS}")
 
