@@ -152,13 +152,13 @@ def test_small_work_runs_on_the_event_loop_the_rest_in_worker_threads(predictor,
 
 
 def test_a_slow_predictor_always_runs_in_worker_threads(predictor, one_per_class):
-    """A predictor slower than 2 ms per image (a Keras model, a large ensemble) never blocks the event loop."""
+    """A predictor slower than 3 ms per image (a Keras model, a large ensemble) never blocks the event loop."""
     image, digit = one_per_class[3]
     requests = {
         "pixels": ({"json": {"pixels": image.tolist()}}, digit),
         "150-px": ({"files": {"file": ("d.png", sized(image, 150, 150))}}, digit),
     }
-    assert where_answered(predictor, requests, seconds=0.005) == {"pixels": False, "150-px": False}
+    assert where_answered(predictor, requests, seconds=0.004) == {"pixels": False, "150-px": False}
 
 
 def test_the_server_runs_each_images_operations_on_one_thread(predictor):

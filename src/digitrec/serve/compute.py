@@ -4,14 +4,14 @@ thread.
 Handing work to a worker thread and back costs more than a small request's work itself: a 150-px photo is
 ~1.5 ms of decoding, preprocessing and inference, and the hand-over (thread wake-ups, the GIL passed back
 and forth with the event loop) added ~1.3 ms of server CPU per request at 16 clients and ~0.3 ms to one
-client's latency (`benchmarks/serve_load.py`, README "Serving"). So the work runs inline when, before
+client's latency (`benchmarks/serve_load.py`; README, "Speed round 2"). So the work runs inline when, before
 anything is decoded, it is bounded:
 
 - an image upload of at most `INLINE_BYTES` whose header declares at most `INLINE_PIXELS` (a phone crop,
   the drawing page's 140-px drawing): ≤ ~6 ms of decoding and preprocessing for the costliest such images
   measured (a busy 320-px RGBA PNG), ~1.5 ms for a typical one; or 28×28 pixels sent as JSON;
-- and a predictor that answered one image within `QUICK_PREDICTOR_S` at start-up (the bundled ONNX model:
-  ~0.4 ms; a Keras model or a large ensemble may not).
+- and a predictor that answered one image within `QUICK_PREDICTOR_S` at start-up (the bundled ONNX model
+  does; a Keras model or a large ensemble does not).
 
 Everything else goes to a worker thread, at most one per core at once (`CpuWork.limiter`): a phone's
 12-MP photo, an upload whose size the header does not tell, a hostile blank 36-MP PNG (0.8 s of CPU to
@@ -32,7 +32,7 @@ from digitrec import imaging
 
 INLINE_BYTES = 256 * 1024
 INLINE_PIXELS = 320 * 320
-QUICK_PREDICTOR_S = 0.002  # ~5× the bundled model's one-image time on a slow hour of a 2-core machine
+QUICK_PREDICTOR_S = 0.003  # the bundled ONNX model: 0.3–0.6 ms; the same net as a Keras model: ~26 ms
 MNIST_PIXELS = 28 * 28
 
 T = TypeVar("T")
@@ -59,10 +59,10 @@ class CpuWork:
 
 def answers_quickly(predictor: Any) -> bool:
     """Whether `predictor` (already warmed up) answers one image within `QUICK_PREDICTOR_S`: the best of
-    three calls, so that one scheduling hiccup does not send every request to a worker thread."""
+    five calls, so that a scheduling hiccup or two do not send every request to a worker thread."""
     blank = np.zeros((1, 28, 28), np.uint8)
     best = float("inf")
-    for _ in range(3):
+    for _ in range(5):
         start = time.perf_counter()
         predictor.predict_proba(blank)
         best = min(best, time.perf_counter() - start)
