@@ -103,13 +103,13 @@ class ThreadCheckingPredictor:
         return self.predictor.predict_proba(images, **kwargs)
 
 
-def sized(image: np.ndarray, width: int, height: int, fmt: str = "PNG", text_bytes: int = 0) -> bytes:
-    """An MNIST digit enlarged to width × height, encoded, with `text_bytes` of metadata making the file larger."""
+def sized(image: np.ndarray, width: int, height: int, text_bytes: int = 0) -> bytes:
+    """An MNIST digit enlarged to width × height as a PNG, with `text_bytes` of metadata making the file larger."""
     buffer = io.BytesIO()
     info = PngImagePlugin.PngInfo()
     if text_bytes:
         info.add_text("padding", "x" * text_bytes)
-    Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC).save(buffer, fmt, pnginfo=info)
+    Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC).save(buffer, "PNG", pnginfo=info)
     return buffer.getvalue()
 
 
