@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from digitrec.data import load_dataset
 
 import hostile
-from helpers import black_on_white_png, run_measured
+from helpers import run_measured
+from renderings import black_on_white_png
 
 CASES = {
     # name: (file name, bytes maker, what it is)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+pytest.register_assert_rewrite("helpers")  # its checks report values as a test's own asserts do
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("DIGITREC_TEST_DATA", REPO.parent / "shared" / "data"))

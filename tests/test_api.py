@@ -15,7 +15,7 @@ from PIL import Image
 import digitrec
 from digitrec import bundled
 
-from helpers import black_on_white_png, number_image
+from renderings import black_on_white_png, number_image
 
 
 @pytest.fixture(scope="module")

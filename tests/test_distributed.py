@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import black_on_white_png, digitrec
+from helpers import digitrec
+from renderings import black_on_white_png
 
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before Ray is imported: a loopback-only Ray here
 ray = pytest.importorskip("ray", reason="the [distributed] extra is not installed")

@@ -19,7 +19,8 @@ from digitrec import bundled, recipes
 from digitrec.rundir import Run
 
 import hostile
-from helpers import black_on_white_png, run_measured
+from helpers import run_measured
+from renderings import black_on_white_png
 
 TIME_CAP = 30.0
 PEAK_CAP_MIB = 1024

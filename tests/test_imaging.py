@@ -14,7 +14,7 @@ from PIL import Image
 from digitrec import imaging
 from digitrec.errors import DataError
 
-from helpers import (
+from renderings import (
     RENDERINGS,
     bold_strokes_png,
     encode,

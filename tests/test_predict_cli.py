@@ -14,7 +14,7 @@ import pytest
 from digitrec.cli import main
 from digitrec.data.idx import write_idx
 
-from helpers import (
+from renderings import (
     black_on_white_png,
     chalk_on_board_png,
     encode,

@@ -3,20 +3,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import io
 import os
 import re
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import numpy as np
 import pytest
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
 from fastapi.testclient import TestClient
@@ -24,31 +21,14 @@ from fastapi.testclient import TestClient
 from digitrec.cli import main as cli_main
 from digitrec.serve import DEFAULT_MAX_UPLOAD_BYTES, create_app
 
-from helpers import png_bytes
+from helpers import check_prediction
+from renderings import as_scan, png_bytes
 
 
 @pytest.fixture(scope="module")
 def client(predictor):
     with TestClient(create_app(predictor)) as test_client:
         yield test_client
-
-
-def as_scan(image: np.ndarray) -> Image.Image:
-    """An MNIST digit as a user might upload it: dark ink on light paper, enlarged, in colour, JPEG'd."""
-    paper = Image.fromarray(255 - image).resize((196, 196), Image.Resampling.BICUBIC)
-    return Image.merge("RGB", (paper, paper, paper.point(lambda v: v * 0.9)))
-
-
-def check_prediction(response, expected_digit: int, model_name: str) -> dict:
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["digit"] == expected_digit
-    assert len(body["probabilities"]) == 10
-    assert body["probabilities"][body["digit"]] == pytest.approx(body["confidence"])
-    assert sum(body["probabilities"]) == pytest.approx(1.0, abs=1e-4)
-    assert body["confidence"] == max(body["probabilities"])
-    assert body["model"] == model_name
-    return body
 
 
 # ---------------------------------------------------------------------------------------------- good requests
@@ -85,92 +65,6 @@ ENCODINGS = {
 def test_real_digits_in_every_encoding(client, predictor, one_per_class, encoding):
     for image, digit in one_per_class:
         check_prediction(client.post("/api/predict", **ENCODINGS[encoding](image)), digit, predictor.name)
-
-
-class ThreadCheckingPredictor:
-    """The real predictor, optionally slowed down, noting for each call whether it ran on the event loop."""
-
-    def __init__(self, predictor, seconds: float = 0.0):
-        self.predictor, self.name, self.seconds, self.on_event_loop = predictor, predictor.name, seconds, []
-
-    def predict_proba(self, images, **kwargs):
-        time.sleep(self.seconds)
-        try:
-            asyncio.get_running_loop()
-            self.on_event_loop.append(True)
-        except RuntimeError:
-            self.on_event_loop.append(False)
-        return self.predictor.predict_proba(images, **kwargs)
-
-
-def sized(image: np.ndarray, width: int, height: int, text_bytes: int = 0) -> bytes:
-    """An MNIST digit enlarged to width × height as a PNG, with `text_bytes` of metadata making the file larger."""
-    buffer = io.BytesIO()
-    info = PngImagePlugin.PngInfo()
-    if text_bytes:
-        info.add_text("padding", "x" * text_bytes)
-    Image.fromarray(image).resize((width, height), Image.Resampling.BICUBIC).save(buffer, "PNG", pnginfo=info)
-    return buffer.getvalue()
-
-
-def where_answered(predictor, requests: dict, seconds: float = 0.0) -> dict[str, bool]:
-    """{name: whether its image was answered on the event loop} for each request, each answer checked."""
-    checking = ThreadCheckingPredictor(predictor, seconds)
-    with TestClient(create_app(checking)) as test_client:
-        where = {}
-        for name, (kwargs, digit) in requests.items():
-            calls = len(checking.on_event_loop)
-            check_prediction(test_client.post("/api/predict", **kwargs), digit, predictor.name)
-            assert len(checking.on_event_loop) == calls + 1
-            where[name] = checking.on_event_loop[-1]
-    return where
-
-
-def test_small_work_runs_on_the_event_loop_the_rest_in_worker_threads(predictor, one_per_class):
-    """Pixels and images up to 320×320 pixels and 256 KiB are answered right on the event loop (the hand-over
-    to a thread costs more than their work); anything larger, in pixels or bytes, in a worker thread."""
-    image, digit = one_per_class[3]
-    requests = {
-        "pixels": ({"json": {"pixels": image.tolist()}}, digit),
-        "150-px photo": ({"files": {"file": ("d.jpg", png_bytes(as_scan(image).resize((150, 150)), "JPEG"))}}, digit),
-        "base64 320×320": ({"json": {"image": base64.b64encode(sized(image, 320, 320)).decode()}}, digit),
-        "320×320": ({"files": {"file": ("d.png", sized(image, 320, 320))}}, digit),
-        "321×320": ({"files": {"file": ("d.png", sized(image, 321, 320))}}, digit),
-        "base64 640×480": ({"json": {"image": base64.b64encode(sized(image, 640, 480)).decode()}}, digit),
-        "150-px, 256 KiB": ({"files": {"file": ("d.png", sized(image, 150, 150, text_bytes=256 * 1024))}}, digit),
-    }
-    where = where_answered(predictor, requests)
-    assert where == {
-        "pixels": True,
-        "150-px photo": True,
-        "base64 320×320": True,
-        "320×320": True,
-        "321×320": False,
-        "base64 640×480": False,
-        "150-px, 256 KiB": False,
-    }
-
-
-def test_a_slow_predictor_always_runs_in_worker_threads(predictor, one_per_class):
-    """A predictor slower than 3 ms per image (a Keras model, a large ensemble) never blocks the event loop."""
-    image, digit = one_per_class[3]
-    requests = {
-        "pixels": ({"json": {"pixels": image.tolist()}}, digit),
-        "150-px": ({"files": {"file": ("d.png", sized(image, 150, 150))}}, digit),
-    }
-    assert where_answered(predictor, requests, seconds=0.004) == {"pixels": False, "150-px": False}
-
-
-def test_the_server_runs_each_images_operations_on_one_thread(predictor):
-    """Parallel requests use the cores; OpenCV's pool splitting each small operation only adds CPU time."""
-    import cv2
-
-    cv2.setNumThreads(2)
-    try:
-        create_app(predictor)
-        assert cv2.getNumThreads() == 1
-    finally:
-        cv2.setNumThreads(-1)  # OpenCV's default again, for the tests after this one
 
 
 def test_openapi_documents_the_api(client):

@@ -22,7 +22,8 @@ from digitrec.serve import create_app
 from digitrec.serve.workers import CRASH_LOOP_SECONDS
 
 import hostile
-from helpers import black_on_white_png, child_pids, serve_process, serving
+from helpers import child_pids, serve_process, serving
+from renderings import black_on_white_png
 
 
 def vm_hwm_mib(pid: int) -> float:
