@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -75,10 +76,16 @@ def revision(rev: str) -> str:
     return found.stdout.strip()
 
 
+@functools.cache
 def checkout() -> str:
-    """This checkout's commit, marked when its tracked files have changes not committed yet."""
+    """This checkout's commit as the benchmark started (the first call comes at import: an hour-long sweep
+    names the code it ran, not a commit made while it ran), marked when its tracked files had changes not
+    committed yet."""
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if head.returncode:
+        return "unknown (not a git checkout)"
     changed = subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "HEAD"]).returncode
-    return revision("HEAD") + (" + uncommitted changes" if changed else "")
+    return head.stdout.strip() + (" + uncommitted changes" if changed else "")
 
 
 @contextlib.contextmanager
@@ -94,3 +101,6 @@ def worktree(rev: str) -> Iterator[Path]:
             yield tree / "src"
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+
+
+checkout()
