@@ -73,7 +73,7 @@ def test_openapi_documents_the_api(client):
     assert set(predict["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
     assert set(predict["requestBody"]["content"]["application/json"]["schema"]["properties"]) == {"pixels", "image"}
     assert predict["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Prediction")
-    assert {"413", "415", "422"} <= set(predict["responses"])
+    assert set(predict["responses"]) == {"200", "408", "413", "415", "422", "503"}
     assert set(spec["components"]["schemas"]["Prediction"]["properties"]) == {
         "digit",
         "confidence",
@@ -214,6 +214,8 @@ def test_a_server_bug_is_a_json_500_without_a_traceback(predictor):
         response = broken.post("/api/predict", json={"pixels": [[255] * 28] * 28})
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error (RuntimeError); see the server log"}
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
 
 
 def test_other_methods_and_paths(client):

@@ -38,7 +38,13 @@ from digitrec import imaging
 from digitrec._version import __version__
 from digitrec.errors import DataError
 from digitrec.serve.compute import CpuWork
-from digitrec.serve.middleware import BodyDeadline, BodySizeLimit, InFlightLimit, SecurityHeaders
+from digitrec.serve.middleware import (
+    BodyDeadline,
+    BodySizeLimit,
+    InFlightLimit,
+    SecurityHeaders,
+    security_headers,
+)
 from digitrec.serve.routes import router
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -111,5 +117,10 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
-    # Starlette logs the traceback server-side; the client gets JSON like every other answer.
-    return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500)
+    # Starlette logs the traceback server-side; the client gets JSON like every other answer. This handler
+    # runs outside the middleware, so it adds the security headers itself.
+    return JSONResponse(
+        {"detail": f"internal error ({type(exc).__name__}); see the server log"},
+        status_code=500,
+        headers=security_headers(request.url.path),
+    )

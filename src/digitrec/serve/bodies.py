@@ -43,8 +43,8 @@ async def read_upload(request: Request) -> tuple[bytes, str]:
             if upload is None or isinstance(upload, str):
                 raise DataError("file: missing (send the image as a multipart file field named 'file')")
             data = await upload.read()
-    except HTTPException as exc:  # Starlette's 400 for a malformed multipart body
-        if exc.status_code == 413:
+    except HTTPException as exc:  # Starlette's 400 for a malformed multipart body; our 408 and 413 pass on
+        if exc.status_code != 400:
             raise
         raise DataError(f"malformed multipart body: {exc.detail}") from None
     name = f"file {upload.filename!r}" if upload.filename else "file"

@@ -42,7 +42,7 @@ class CpuWork:
     """The app's policy for CPU-bound work (held in app state)."""
 
     def __init__(self, predictor: Any):
-        self.limiter = anyio.CapacityLimiter(len(os.sched_getaffinity(0)))
+        self.limiter = anyio.CapacityLimiter(usable_cores())
         self.inline_pixels = INLINE_PIXELS if answers_quickly(predictor) else 0
 
     def pixels_of(self, data: bytes) -> int | None:
@@ -55,6 +55,15 @@ class CpuWork:
         if pixels is not None and pixels <= self.inline_pixels:
             return function(*args)
         return await anyio.to_thread.run_sync(function, *args, limiter=self.limiter)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the platform tells it, as in a container
+    pinned to some cores; else all of the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def answers_quickly(predictor: Any) -> bool:

@@ -63,8 +63,20 @@ class BodySizeLimit:
         return await self.app(scope, limited_receive, send)
 
 
+def security_headers(path: str) -> dict[str, str]:
+    """CSP (no framing, nothing from other origins; the docs pages may load their CDN assets), nosniff, no
+    referrer: what every response carries."""
+    return {
+        "content-security-policy": DOCS_CSP if path.startswith(DOCS_PATHS) else PAGE_CSP,
+        "x-content-type-options": "nosniff",
+        "x-frame-options": "DENY",
+        "referrer-policy": "no-referrer",
+    }
+
+
 class SecurityHeaders:
-    """CSP (no framing, nothing from other origins), nosniff, no referrer, on every HTTP response."""
+    """`security_headers` on every HTTP response (but a 500, answered outside all middleware by Starlette's
+    error handler: the app's handler adds them itself)."""
 
     def __init__(self, app: Any):
         self.app = app
@@ -72,17 +84,11 @@ class SecurityHeaders:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        csp = DOCS_CSP if scope["path"].startswith(DOCS_PATHS) else PAGE_CSP
+        headers = [(name.encode(), value.encode()) for name, value in security_headers(scope["path"]).items()]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"content-security-policy", csp.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"no-referrer"),
-                ]
+                message["headers"] = [*message.get("headers", []), *headers]
             await send(message)
 
         return await self.app(scope, receive, send_with_headers)

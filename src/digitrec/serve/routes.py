@@ -23,7 +23,7 @@ router = APIRouter()
     response_model=Prediction,
     summary="Recognise one digit",
     description=PREDICT_DESCRIPTION,
-    responses=error_responses(413, 415, 422),
+    responses=error_responses(408, 413, 415, 422, 503),
     openapi_extra={"requestBody": PREDICT_REQUEST_BODY},
 )
 async def predict(request: Request) -> Prediction:

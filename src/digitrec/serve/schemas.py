@@ -15,9 +15,10 @@ PREDICT_DESCRIPTION = """Send one image as **either**
 
 Images are converted to MNIST form (grey, light ink on dark, cropped, fitted to 20×20, centred by mass).
 
-Errors are JSON `{"detail": "..."}`: **413** body too large, **415** content type is not JSON or
-multipart, **422** anything else wrong with the body (malformed JSON/multipart, missing or unknown field,
-wrong shape, value out of range, bad base64, not an image, blank image)."""
+Errors are JSON `{"detail": "..."}`: **408** the body did not arrive in time, **413** body too large,
+**415** content type is not JSON or multipart, **422** anything else wrong with the body (malformed
+JSON/multipart, missing or unknown field, wrong shape, value out of range, bad base64, not an image, blank
+image), **503** the server is busy (retry after the `Retry-After` header's seconds)."""
 
 Pixel = Annotated[int, Field(ge=0, le=255)]
 Row = Annotated[list[Pixel], Field(min_length=SIDE, max_length=SIDE)]

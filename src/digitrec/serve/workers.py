@@ -17,6 +17,7 @@ gracefully.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import queue
 import signal
@@ -79,7 +80,8 @@ def run(held: socket.socket, workers: int, app_settings: dict, server_options: d
                 if process.is_alive():
                     continue
                 if time.monotonic() - started < CRASH_LOOP_SECONDS:
-                    raise ConfigError(f"a worker process exited {process.exitcode} soon after it started")
+                    why = _reported_error(ready) or f"a worker process exited {process.exitcode} soon after it started"
+                    raise ConfigError(why)
                 print(f"digitrec: worker {process.pid} exited ({process.exitcode}); starting another", file=sys.stderr)
                 slots[index] = start()
         return 0
@@ -115,6 +117,18 @@ def _wait_until_listening(slots: list, ready: Any, stop: threading.Event) -> str
     return names[0] if names else ""
 
 
+def _reported_error(ready: Any) -> str | None:
+    """The last error a worker reported on `ready` since start-up, if any (replacements' "ready" notes,
+    which nobody waits for, are dropped on the way)."""
+    error = None
+    with contextlib.suppress(queue.Empty):
+        while True:
+            outcome, detail = ready.get_nowait()
+            if outcome == "error":
+                error = detail
+    return error
+
+
 def _worker(family: int, address: tuple, app_settings: dict, server_options: dict, ready: Any) -> None:
     """One worker: its own socket on the shared port, its own app and model, uvicorn until SIGTERM."""
     import uvicorn  # noqa: PLC0415 (the parent never serves)
@@ -126,6 +140,6 @@ def _worker(family: int, address: tuple, app_settings: dict, server_options: dic
         app = create_app(**app_settings)
     except (DigitrecError, OSError) as exc:  # the user's to fix (a bad model, the port): one line upstairs
         ready.put(("error", str(exc)))
-        return
+        sys.exit(1)  # the queue's feeder thread flushes the message before the process ends
     ready.put(("ready", app.state.predictor.name))
     uvicorn.Server(uvicorn.Config(app, **server_options)).run(sockets=[sock])
