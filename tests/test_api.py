@@ -4,6 +4,7 @@ project's own one-line errors; and `import digitrec` starts no backend."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from PIL import Image
 
 import digitrec
 from digitrec import bundled
+from digitrec.engines.local import BATCH
 
 from renderings import black_on_white_png, number_image
 
@@ -108,6 +110,36 @@ def test_bad_input_raises_the_projects_one_line_errors(rec, bad, message):
     with pytest.raises(digitrec.DataError, match=message) as error:
         rec.predict([bad])
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("bad", [5, None, 2.5])
+def test_what_is_neither_an_input_nor_a_list_of_them_is_one_line(rec, bad):
+    with pytest.raises(
+        digitrec.DataError, match=f"predict takes an image, a path, bytes or a list of them, not a {type(bad).__name__}"
+    ):
+        rec.predict(bad)
+
+
+def test_the_first_input_that_cannot_be_read_stops_the_rest_being_read(rec, photos):
+    """Inputs are read lazily, in order, a batch at a time: an endless stream with a bad input early on
+    raises after one batch, instead of reading on (or answering everything before raising)."""
+    taken = []
+
+    def endless():
+        yield photos[0][1]
+        yield b"not an image"
+        for path, _, _ in itertools.cycle(photos):
+            taken.append(path)
+            yield path
+
+    with pytest.raises(digitrec.DataError, match="not an image file"):
+        rec.predict(endless())
+    assert 0 < len(taken) <= BATCH
+
+
+def test_a_buffer_is_one_images_bytes(rec, photos):
+    _, data, digit = photos[0]
+    assert rec.predict(memoryview(data))[0].digit == digit
 
 
 def test_predict_proba_refuses_what_is_not_mnist_format(rec):

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from digitrec.engines import recognize
+from digitrec.engines import iter_recognize, recognize
 from digitrec.errors import DataError
 from digitrec.recognize import Failure, Prediction, Source
 
@@ -47,9 +47,15 @@ class Recognizer:
     ) -> list[Prediction]:
         """The digit in each input: image file paths, image bytes, PIL images or numpy arrays (one image each,
         any size and polarity), IDX or Kaggle CSV paths (one answer per image inside, with its `index`).
-        A single input may be given without a list. The first input that cannot be read raises `DataError`."""
-        sources = [inputs] if isinstance(inputs, _ONE) else list(inputs)
-        results = recognize(sources, self.predictor, tta=tta, min_confidence=min_confidence)
+        A single input may be given without a list. The first input that cannot be read raises `DataError`
+        (inputs after it are not read)."""
+        if isinstance(inputs, memoryview):  # a buffer, e.g. `io.BytesIO.getbuffer()`: one image's bytes
+            inputs = inputs.tobytes()
+        if isinstance(inputs, _ONE):
+            inputs = [inputs]
+        elif not isinstance(inputs, Iterable):
+            raise DataError(f"predict takes an image, a path, bytes or a list of them, not a {type(inputs).__name__}")
+        results = iter_recognize(inputs, self.predictor, tta=tta, min_confidence=min_confidence)
         return [_answered(result) for result in results]
 
     def predict_proba(self, images: np.ndarray, *, tta: bool = False) -> np.ndarray:
