@@ -19,3 +19,10 @@ class ConfigError(DigitrecError):
 
 class StorageError(DigitrecError):
     """Writing failed (disk full, read-only directory); what was there before is untouched."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, "" when it has none: for one-line reports of errors from
+    other libraries, whose messages may span pages (or be empty)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""

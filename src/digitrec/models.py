@@ -11,7 +11,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from digitrec.errors import ConfigError
+from digitrec.errors import ConfigError, first_line
 
 if TYPE_CHECKING:
     import keras
@@ -57,7 +57,7 @@ def build(name: str, preprocessing: tuple = (), dtype_policy: str | None = None,
         body = _REGISTRY[name](**model_args)
         return keras.Sequential([keras.Input(INPUT_SHAPE), *preprocessing, *body], name=name)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"model {name!r} with {dict(model_args)}: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"model {name!r} with {dict(model_args)}: {first_line(exc)}") from None
     finally:
         keras.config.set_dtype_policy(previous)
 

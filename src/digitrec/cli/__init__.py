@@ -14,7 +14,7 @@ import sys
 
 from digitrec._version import __version__
 from digitrec.cli._backend import quiet_backend, start_backend_quietly
-from digitrec.errors import DigitrecError
+from digitrec.errors import DigitrecError, first_line
 
 # Subcommands are the `*_cmd` modules of this package, listed in --help in this order (others after).
 ORDER = ("train", "evaluate", "submit", "predict", "serve", "export", "info")
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             raise
         return _fail(
-            f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}); "
+            f"internal error ({type(exc).__name__}: {first_line(exc)[:200]}); "
             "run with --verbose for the traceback and please report it"
         )
 

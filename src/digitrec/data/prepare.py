@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from digitrec.errors import DataError
+from digitrec.errors import DataError, first_line
 
 NUM_CLASSES = 10
 
@@ -47,5 +47,5 @@ def split(images: np.ndarray, labels: np.ndarray, val_fraction: float, seed: int
     except ValueError as exc:  # too few images, or a class with a single one
         raise DataError(
             f"{len(images)} images are too few for a stratified {val_fraction:.0%} validation split "
-            f"({str(exc).splitlines()[0]}); use more (--limit) or another data set"
+            f"({first_line(exc)}); use more (--limit) or another data set"
         ) from None

@@ -73,9 +73,6 @@ class DataStream(io.RawIOBase):
             missing -= len(chunk)
         return b"".join(chunks)
 
-    def at_end(self) -> bool:
-        return not self.read(1)
-
     def close(self) -> None:
         if not self.closed:
             self._inner.close()

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from digitrec.engines.jobs import Chunk, UserImage, jobs
-from digitrec.errors import ConfigError, DataError
+from digitrec.errors import ConfigError, DataError, first_line
 from digitrec.fileio import read_capped
 from digitrec.imaging.loading import MAX_FILE_BYTES
 from digitrec.quiet import stderr_silenced
@@ -81,7 +81,7 @@ def _start(address: str | None, workers: int, temp_dir: str | None) -> tuple[Any
         with stderr_silenced():  # its start-up notices ("Token authentication is enabled …") neither
             ray.init(**options)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ConfigError(f"cannot start or join Ray ({address or 'local'}): {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"cannot start or join Ray ({address or 'local'}): {first_line(exc)}") from None
     context = ray.data.DataContext.get_current()  # importing ray.data configures its loggers: quiet them after
     for name in ("ray", "ray.data"):  # Ray's progress and deprecation chatter is not digitrec's output
         logging.getLogger(name).setLevel(logging.ERROR)

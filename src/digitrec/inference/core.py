@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from digitrec.data.prepare import NUM_CLASSES, normalize
-from digitrec.errors import DataError, ModelError
+from digitrec.errors import DataError, ModelError, first_line
 
 Model = Callable[[np.ndarray], np.ndarray]
 SIDE = 28
@@ -90,6 +90,5 @@ def _call(model: Model, batch: np.ndarray, name: str) -> np.ndarray:
         raise
     except Exception as exc:  # noqa: BLE001 (a backend's error for an incompatible model; one line)
         raise ModelError(
-            f"{name}: the model cannot run on (N, 28, 28, 1) images "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            f"{name}: the model cannot run on (N, 28, 28, 1) images ({type(exc).__name__}: {first_line(exc)})"
         ) from None

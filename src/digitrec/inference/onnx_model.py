@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec.errors import ConfigError, ModelError
+from digitrec.errors import ConfigError, ModelError, first_line
 from digitrec.fileio import check_regular
 from digitrec.inference.core import Predictor
 
@@ -30,7 +30,7 @@ class OnnxModel:
         try:
             self.session = ort.InferenceSession(str(path), options, providers=ort.get_available_providers())
         except Exception as exc:  # noqa: BLE001 (ORT raises several types for a bad file; report one line)
-            detail = str(exc).splitlines()[0] if str(exc) else ""
+            detail = first_line(exc)
             raise ModelError(f"{path}: cannot load ONNX model ({type(exc).__name__}: {detail[:200]})") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if (

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec.errors import ConfigError
+from digitrec.errors import ConfigError, first_line
 from digitrec.provenance import keras_backend
 from digitrec.quiet import stderr_silenced
 
@@ -104,7 +104,7 @@ def join() -> Workers:
             )
             devices = jax.devices()
         except Exception as exc:  # noqa: BLE001 (JAX raises RuntimeError/ValueError/XlaRuntimeError: one line)
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)[:200] or type(exc).__name__
             raise ConfigError(f"cannot join the {workers.count} workers at {workers.coordinator}: {first}") from None
     distribution = keras.distribution.DataParallel(devices=devices)
     distribution.auto_shard_dataset = False  # each process passes its own shard (`shard`)
