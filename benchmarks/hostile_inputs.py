@@ -28,6 +28,12 @@ CASES = {
     "strip": ("strip.png", hostile.png_strip, "PNG of 1 × 40,000,000 pixels (78 KB)"),
     "large": ("large.png", hostile.png_large_blank, "blank 6000 × 6000 RGBA PNG (36 MP, the largest allowed)"),
     "jpeg": ("huge.jpg", hostile.jpeg_huge, "12000 × 12000 JPEG (144 MP)"),
+    "jpeg-scans": ("scans.jpg", hostile.jpeg_many_scans, "320 × 320 progressive JPEG of ~6,900 scans (512 KB)"),
+    "jpeg-progressive": (
+        "progressive.jpg",
+        lambda: hostile.jpeg_progressive_claiming(12000, 12000),
+        "progressive JPEG claiming 12000 × 12000 (144 MP)",
+    ),
     "idx-bomb": ("bomb.idx.gz", lambda: hostile.idx_gzip_bomb(1.0), "IDX .gz of ~1 MB unpacking to 1 GiB"),
     "idx-bomb-4": ("bomb4.idx.gz", lambda: hostile.idx_gzip_bomb(4.0), "IDX .gz of ~4 MB unpacking to 4 GiB"),
     "csv-rows": ("rows.csv.gz", hostile.csv_gz_rows, "1.9-MB .csv.gz of 684,000 valid rows"),

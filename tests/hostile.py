@@ -38,6 +38,30 @@ def jpeg_huge() -> bytes:
     return buffer.getvalue()
 
 
+def jpeg_many_scans(size: int = 320, total: int = 512 * 1024) -> bytes:
+    """A size × size progressive JPEG whose last scan is repeated up to `total` bytes: each copy is decoded
+    in turn (libjpeg only warns). 256 KiB hold ~3,400 scans of 320×320, 0.3–0.6 s of decoding where a
+    normal file takes 0.5 ms; the default 512 KiB, ~6,900 of them, are past the loader's cap."""
+    image = np.full((size, size), 255, np.uint8)
+    image[size // 3 : 2 * size // 3, size // 2 - 10 : size // 2 + 10] = 0
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, "JPEG", quality=90, progressive=True)
+    data = buffer.getvalue()
+    last_scan = data[data.rindex(b"\xff\xda") : -2]  # the last scan's header and data, before the end marker
+    return data[:-2] + last_scan * ((total - len(data)) // len(last_scan)) + b"\xff\xd9"
+
+
+def jpeg_progressive_claiming(width: int, height: int) -> bytes:
+    """A small progressive JPEG whose frame header claims width × height (the decoder would buffer the
+    coefficients of all of them: ~290 MB for 144 MP of grey)."""
+    buffer = io.BytesIO()
+    Image.new("L", (64, 64), 200).save(buffer, "JPEG", progressive=True)
+    data = bytearray(buffer.getvalue())
+    frame = data.index(b"\xff\xc2")  # SOF2: marker, length (2), precision (1), height (2), width (2)
+    data[frame + 5 : frame + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
 def gzip_stream(header: bytes, filler: bytes, total: int) -> bytes:
     """gzip of `header` followed by `filler` repeated up to `total` bytes, compressed as it is made."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip container

@@ -14,6 +14,7 @@ from PIL import Image
 from digitrec import imaging
 from digitrec.errors import DataError
 
+import hostile
 from renderings import (
     RENDERINGS,
     bold_strokes_png,
@@ -192,8 +193,11 @@ def _png(size=(40, 30)) -> bytes:
         (_png()[:-30], "corrupt or truncated"),
         (_png()[:60], "corrupt or truncated"),
         (encode(Image.new("1", (8000, 6000)), "PNG"), "too large"),  # 48 MP in a few kB: a decompression bomb
+        # A progressive JPEG decodes at full size (a baseline one of 144 MP is read at 1/8 scale per side).
+        (hostile.jpeg_progressive_claiming(12000, 12000), r"image too large \(12000×12000 pixels, at most 40 MP\)"),
+        (hostile.jpeg_many_scans(), r"progressive JPEG of \d{4} scans over 320×320 pixels, too costly"),
     ],
-    ids=["empty", "text", "random bytes", "truncated end", "truncated data", "decompression bomb"],
+    ids=["empty", "text", "random bytes", "truncated end", "truncated data", "bomb", "progressive bomb", "scans"],
 )
 def test_unreadable_files_are_data_errors_naming_the_file(tmp_path, content, message):
     path = tmp_path / "digit.png"
@@ -208,16 +212,25 @@ def test_unreadable_files_are_data_errors_naming_the_file(tmp_path, content, mes
     [
         (encode(Image.new("RGB", (37, 23)), "PNG"), 37 * 23),
         (encode(Image.new("L", (150, 90)), "JPEG"), 150 * 90),
+        (encode(Image.new("L", (150, 90)), "JPEG", progressive=True), None),  # its scans, not pixels, tell its cost
         (encode(Image.new("1", (8000, 6000)), "PNG"), 48_000_000),  # a bomb: declared, never decoded
         (_png()[:60], 40 * 30),  # the header is whole; the pixels' truncation is load_image's to find
         (_png()[:20], None),
         (b"hello, I am text pretending to be a PNG\n", None),
         (b"", None),
     ],
-    ids=["png", "jpeg", "bomb", "truncated data", "truncated header", "text", "empty"],
+    ids=["png", "jpeg", "progressive jpeg", "bomb", "truncated data", "truncated header", "text", "empty"],
 )
 def test_the_declared_size_is_read_from_the_header_alone(content, pixels):
     assert imaging.declared_pixels(content) == pixels
+
+
+def test_a_progressive_jpeg_decodes_to_the_pixels_of_the_baseline_one():
+    """The same coefficients in another order: the scan limits refuse only what is too costly."""
+    photo = Image.fromarray((np.random.default_rng(SEED).random((300, 200)) * 255).astype(np.uint8))
+    baseline, progressive = (encode(photo, "JPEG", quality=90, progressive=p) for p in (False, True))
+    assert imaging.declared_pixels(baseline) == 300 * 200 and imaging.declared_pixels(progressive) is None
+    np.testing.assert_array_equal(np.asarray(imaging.load_image(progressive)), np.asarray(imaging.load_image(baseline)))
 
 
 def test_missing_file_and_directory_are_data_errors(tmp_path):

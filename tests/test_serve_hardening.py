@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 import pytest
 
+import digitrec
 from digitrec.cli.serve_cmd import _listen, _loopback
 from digitrec.serve import create_app
 from digitrec.serve.workers import CRASH_LOOP_SECONDS
@@ -38,6 +39,8 @@ HOSTILE_UPLOADS = {
     "1x40M strip": hostile.png_strip,
     "36 MP blank PNG": hostile.png_large_blank,
     "144 MP JPEG": hostile.jpeg_huge,
+    "4,000-scan JPEG": hostile.jpeg_many_scans,
+    "144 MP progressive JPEG": lambda: hostile.jpeg_progressive_claiming(12000, 12000),
     "garbage": lambda: bytes(range(256)) * 40,
     "IDX bomb as image": lambda: hostile.idx_gzip_bomb(0.01),
 }
@@ -140,10 +143,11 @@ UPLOAD_HEAD = (
 )
 
 
-def test_a_stalled_body_gets_a_408(predictor):
+@pytest.mark.parametrize("head, part", [(HEAD, b'{"pixels": ['), (UPLOAD_HEAD, b"\x89PNG")], ids=["json", "upload"])
+def test_a_stalled_body_gets_a_408(predictor, head, part):
     with serving(create_app(predictor, body_timeout=0.5)) as url:
-        answer = raw_request(url, HEAD, b'{"pixels": [', wait=1.0)
-    assert answer.startswith(b"HTTP/1.1 408") and b"not received within 0.5 s" in answer
+        answer = raw_request(url, head, part, wait=1.0)
+    assert answer.startswith(b"HTTP/1.1 408") and b"not received within 0.5 s" in answer, answer
 
 
 def test_clients_gone_mid_body_leave_no_traceback_in_the_log(tmp_path):
@@ -206,11 +210,15 @@ def test_workers_share_the_port_and_stop_together(one_per_class):
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
 
 
-def test_a_worker_that_dies_is_replaced(one_per_class):
+def test_a_worker_that_dies_is_replaced(one_per_class, tmp_path):
     """A worker killed after start-up (as the OOM killer would) is replaced and the server keeps answering;
-    bounded: one kill, after the crash-loop guard's 10 s."""
+    a replacement that cannot start (its model file gone) stops the server with its reason in one line.
+    Bounded: two kills, after the crash-loop guard's 10 s."""
     image, digit = one_per_class[7]
-    with serve_process("--workers", "2") as (url, server):
+    model = tmp_path / "model.onnx"
+    model.write_bytes((Path(digitrec.__file__).parent / "bundled" / "model.onnx").read_bytes())
+    log = tmp_path / "server.log"
+    with log.open("w") as handle, serve_process("--workers", "2", "--model", str(model), log=handle) as (url, server):
         assert httpx.get(f"{url}/api/health", timeout=60).status_code == 200
         first = worker_pids(server.pid)
         time.sleep(CRASH_LOOP_SECONDS + 1)
@@ -224,6 +232,11 @@ def test_a_worker_that_dies_is_replaced(one_per_class):
             response = httpx.post(f"{url}/api/predict", json={"pixels": image.tolist()}, timeout=60)
             assert response.status_code == 200 and response.json()["digit"] == digit
         assert server.poll() is None
+        model.unlink()
+        os.kill(first[1], signal.SIGKILL)
+        assert server.wait(timeout=120) == 1
+    errors = [line for line in log.read_text().splitlines() if "model.onnx" in line]
+    assert len(errors) == 1 and "Traceback" not in log.read_text(), log.read_text()[-2000:]
 
 
 def test_the_listening_socket_sends_small_writes_at_once():

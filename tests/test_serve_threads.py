@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import os
 import time
 
 import numpy as np
@@ -16,9 +17,10 @@ pytest.importorskip("fastapi", reason="the [serve] extra is not installed")
 from fastapi.testclient import TestClient
 
 from digitrec.serve import create_app
+from digitrec.serve.compute import CpuWork
 
 from helpers import check_prediction
-from renderings import as_scan, png_bytes
+from renderings import as_scan, encode, png_bytes
 
 
 class ThreadCheckingPredictor:
@@ -69,6 +71,10 @@ def test_small_work_runs_on_the_event_loop_the_rest_in_worker_threads(predictor,
         "150-px photo": ({"files": {"file": ("d.jpg", png_bytes(as_scan(image).resize((150, 150)), "JPEG"))}}, digit),
         "base64 320×320": ({"json": {"image": base64.b64encode(sized(image, 320, 320)).decode()}}, digit),
         "320×320": ({"files": {"file": ("d.png", sized(image, 320, 320))}}, digit),
+        "progressive 150-px photo": (
+            {"files": {"file": ("d.jpg", encode(as_scan(image).resize((150, 150)), "JPEG", progressive=True))}},
+            digit,
+        ),
         "321×320": ({"files": {"file": ("d.png", sized(image, 321, 320))}}, digit),
         "base64 640×480": ({"json": {"image": base64.b64encode(sized(image, 640, 480)).decode()}}, digit),
         "150-px, 256 KiB": ({"files": {"file": ("d.png", sized(image, 150, 150, text_bytes=256 * 1024))}}, digit),
@@ -79,6 +85,7 @@ def test_small_work_runs_on_the_event_loop_the_rest_in_worker_threads(predictor,
         "150-px photo": True,
         "base64 320×320": True,
         "320×320": True,
+        "progressive 150-px photo": False,
         "321×320": False,
         "base64 640×480": False,
         "150-px, 256 KiB": False,
@@ -105,3 +112,11 @@ def test_the_server_runs_each_images_operations_on_one_thread(predictor):
         assert cv2.getNumThreads() == 1
     finally:
         cv2.setNumThreads(-1)  # OpenCV's default again, for the tests after this one
+
+
+def test_one_worker_thread_per_usable_core(predictor, monkeypatch):
+    """The cores this process may use (its affinity), or the machine's where the platform cannot tell."""
+    assert CpuWork(predictor).limiter.total_tokens == len(os.sched_getaffinity(0))
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert CpuWork(predictor).limiter.total_tokens == 3
