@@ -62,6 +62,29 @@ def jpeg_progressive_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_text_chunks(total: int = 256 * 1024) -> bytes:
+    """A blank 100 × 100 PNG whose header holds compressed text chunks up to `total` bytes, each inflating to
+    1 MB: Pillow inflates them (up to its 64-MB cap, then refuses) before it knows the size."""
+    buffer = io.BytesIO()
+    Image.new("L", (100, 100), 255).save(buffer, "PNG")
+    data = buffer.getvalue()
+    text = _png_chunk(b"zTXt", b"k\x00\x00" + zlib.compress(b"a" * (1 << 20), 9))
+    return data[:33] + text * ((total - len(data)) // len(text)) + data[33:]  # after the signature and IHDR
+
+
+def jpeg_many_markers(total: int = 256 * 1024) -> bytes:
+    """A blank 100 × 100 JPEG whose header holds empty APP1 segments up to `total` bytes: Pillow parses
+    them one by one, in Python, before it reaches the frame."""
+    buffer = io.BytesIO()
+    Image.new("L", (100, 100), 255).save(buffer, "JPEG")
+    data = buffer.getvalue()
+    return data[:2] + b"\xff\xe1\x00\x02" * (total // 4) + data[2:]
+
+
 def gzip_stream(header: bytes, filler: bytes, total: int) -> bytes:
     """gzip of `header` followed by `filler` repeated up to `total` bytes, compressed as it is made."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: gzip container

@@ -216,10 +216,17 @@ def test_unreadable_files_are_data_errors_naming_the_file(tmp_path, content, mes
         (encode(Image.new("1", (8000, 6000)), "PNG"), 48_000_000),  # a bomb: declared, never decoded
         (_png()[:60], 40 * 30),  # the header is whole; the pixels' truncation is load_image's to find
         (_png()[:20], None),
+        (hostile.png_text_chunks(), None),  # its header is longer than the 4 KiB read: unknown, not inflated
+        (hostile.jpeg_many_markers(), None),
+        (hostile.png_text_chunks(total=3000), 100 * 100),
+        (hostile.jpeg_many_markers(total=3000), 100 * 100),
         (b"hello, I am text pretending to be a PNG\n", None),
         (b"", None),
     ],
-    ids=["png", "jpeg", "progressive jpeg", "bomb", "truncated data", "truncated header", "text", "empty"],
+    ids=[
+        *("png", "jpeg", "progressive jpeg", "bomb", "truncated data", "truncated header"),
+        *("text chunks", "markers", "few text chunks", "few markers", "text", "empty"),
+    ],
 )
 def test_the_declared_size_is_read_from_the_header_alone(content, pixels):
     assert imaging.declared_pixels(content) == pixels

@@ -41,6 +41,8 @@ HOSTILE_UPLOADS = {
     "144 MP JPEG": hostile.jpeg_huge,
     "4,000-scan JPEG": hostile.jpeg_many_scans,
     "144 MP progressive JPEG": lambda: hostile.jpeg_progressive_claiming(12000, 12000),
+    "PNG of 64 MB of text": hostile.png_text_chunks,
+    "JPEG of 65,000 markers": hostile.jpeg_many_markers,
     "garbage": lambda: bytes(range(256)) * 40,
     "IDX bomb as image": lambda: hostile.idx_gzip_bomb(0.01),
 }
