@@ -129,6 +129,15 @@ def test_submit_rejects_bad_test_csv_without_writing(seed_run, tmp_path, capsys)
     assert not out.exists() and list(tmp_path.iterdir()) == [bad]
 
 
+def test_train_leaves_a_folder_of_the_users_alone(tmp_path):
+    """A new run needs a new (or empty) directory: one that starts over clears the run files it finds."""
+    (tmp_path / "model.keras").write_bytes(b"the user's own model")
+    result = digitrec("train", "--data", "mnist:/nonexistent-dir", "--out", str(tmp_path))
+    assert result.returncode == 1 and "exists and is not empty" in result.stderr, result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["model.keras"]
+    assert (tmp_path / "model.keras").read_bytes() == b"the user's own model"
+
+
 @pytest.mark.parametrize(
     "args, code, message",
     [
@@ -138,6 +147,8 @@ def test_submit_rejects_bad_test_csv_without_writing(seed_run, tmp_path, capsys)
         (["train", "--preset", "{tmp}/missing.json", "--out", "{tmp}/r"], 1, "cannot read recipe"),
         (["train", "--epochs", "-3", "--out", "{tmp}/r"], 2, "must be at least 1"),
         (["train", "--resume", "{tmp}"], 1, "not a run directory"),
+        (["train", "--resume", "{tmp}", "--epochs", "30", "--seed", "1"], 1, "--epochs, --seed cannot change it"),
+        (["train", "--seed", "-1", "--out", "{tmp}/r"], 2, "must be between 0 and 2^31 - 1"),
         (["evaluate", "{tmp}"], 1, "not a run directory"),
         (["submit", "{tmp}/none", "--test", "{tmp}/t.csv", "--output", "{tmp}/s.csv"], 1, "no such file"),
     ],

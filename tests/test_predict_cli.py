@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -196,3 +198,17 @@ def test_a_missing_model_is_an_error(inputs, capsys, tmp_path):
     code, out, err = predict(capsys, "--model", str(tmp_path / "nothing"), inputs["files"][0])
     assert code == 1 and out == ""
     assert err.startswith("digitrec: error: ") and "nothing" in err
+
+
+def test_a_reader_that_goes_away_ends_predict_quietly(inputs):
+    """`digitrec predict … | head -1`: once the pipe's reader is gone, predict stops with exit 1 and says
+    nothing (no "Broken pipe" error line, no traceback from the interpreter's last flush)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "digitrec", "predict", *inputs["files"]],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.close()  # the reader is gone before the first line
+    assert process.wait(timeout=120) == 1
+    assert process.stderr.read() == ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 
@@ -46,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.needs_backend(args):
             start_backend_quietly()
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # here, where a reader that went away is caught, not at the interpreter's exit
+        return code
+    except BrokenPipeError:  # `digitrec predict … | head`: the reader has all it wanted; nobody to tell
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush is quiet too
+        return 1
     except DigitrecError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:

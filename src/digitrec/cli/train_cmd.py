@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from digitrec.cli._options import add_data_option, positive_int
+from digitrec.cli._options import add_data_option, positive_int, ranged
+from digitrec.rundir import SEEDS
+
+seed_value = ranged(int, lambda v: v in SEEDS, "between 0 and 2^31 - 1")
+# What a new run is made of; a resumed run keeps what config.json recorded.
+RECIPE_FLAGS = ("--preset", "--epochs", "--batch-size", "--limit", "--seed", "--ensemble", "--distribute", "--devices")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -22,26 +27,23 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument(
         "--preset",
         type=_recipe_name,
-        default="fast",
         metavar="NAME|FILE.json",
         help=f"a preset ({', '.join(PRESETS)}; default fast) or a recipe JSON file, e.g. a run's config.json",
     )
     parser.add_argument("--epochs", type=positive_int, help="override the recipe's epoch count")
     parser.add_argument("--batch-size", type=positive_int, help="override the recipe's batch size")
     parser.add_argument("--limit", type=positive_int, help="use only the first N training images")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed_value, help="random seed, 0 to 2^31 - 1 (default 0)")
     parser.add_argument(
         "--ensemble",
         type=positive_int,
-        default=1,
         metavar="K",
         help="train K members with seeds seed…seed+K-1; predictions average them",
     )
     parser.add_argument(
         "--distribute",
         choices=("none", "mirrored", "multiworker"),
-        default="none",
-        help="mirrored: one model over several devices of this machine (GPUs, else CPU devices); "
+        help="(default none) mirrored: one model over several devices of this machine (GPUs, else CPU devices); "
         "multiworker: over several processes or machines, configured by TF_CONFIG (README, "
         "'Scaling out')",
     )
@@ -71,21 +73,35 @@ def run(args) -> int:
     from digitrec import recipes
     from digitrec.cli._backend import start_backend_quietly
     from digitrec.data import load_dataset
+    from digitrec.errors import ConfigError
     from digitrec.training import plan
     from digitrec.training.distribute import Distribution
 
     fresh = False
     if args.resume:
+        given = [flag for flag in RECIPE_FLAGS if getattr(args, flag[2:].replace("-", "_")) is not None]
+        if given:
+            raise ConfigError(
+                f"--resume continues a run as it was started: {', '.join(given)} cannot change it "
+                "(train a new --out instead)"
+            )
         run_, config = plan.resumable(args.resume)
         data = load_dataset(args.data or config["data"], with_test=False)
     else:
+        plan.check_out(args.out)
         fresh = not Path(args.out).exists()
         overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v}
-        recipe = recipes.get(args.preset).replace(**overrides)
-        distribution = Distribution(args.distribute, args.devices)
+        recipe = recipes.get(args.preset or "fast").replace(**overrides)
+        distribution = Distribution(args.distribute or "none", args.devices)
         data = load_dataset(args.data, with_test=False)
         run_ = plan.new_run(
-            recipe, data, args.out, seed=args.seed, limit=args.limit, members=args.ensemble, distribution=distribution
+            recipe,
+            data,
+            args.out,
+            seed=args.seed or 0,
+            limit=args.limit,
+            members=args.ensemble or 1,
+            distribution=distribution,
         )
     start_backend_quietly()
     from digitrec.training import complete, start

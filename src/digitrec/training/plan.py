@@ -14,7 +14,7 @@ from digitrec.data.sources import Dataset
 from digitrec.errors import ConfigError, ModelError
 from digitrec.provenance import versions
 from digitrec.recipes import Recipe
-from digitrec.rundir import Run
+from digitrec.rundir import SEEDS, Run
 from digitrec.training import multiworker
 from digitrec.training.distribute import Distribution
 
@@ -31,11 +31,10 @@ def new_run(
 ) -> Run:
     """Check that a run can start and write its config.json (the recipe, data, seeds, split, versions).
     A multiworker process other than the chief writes into a private directory instead."""
+    if type(seed) is not int or seed not in SEEDS:
+        raise ConfigError(f"seed must be an integer between 0 and 2^31 - 1, got {seed!r}")
     run = Run(multiworker.place(run_dir, distribution.strategy if distribution else "none"))
-    if run.exists():
-        raise ConfigError(f"{run.path} already holds a run: use --resume to continue it, or a new --out")
-    if run.path.exists() and not run.path.is_dir():
-        raise ConfigError(f"{run.path}: exists and is not a directory")
+    check_out(run.path)
     split = prepare.split(data.x_train, data.y_train, recipe.val_fraction, seed, limit)  # too little data fails here
     config: dict[str, Any] = {
         "recipe": recipe.to_dict(),
@@ -52,6 +51,18 @@ def new_run(
         config["distribute"] = distribution.to_dict()
     run.write_config({**config, "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return run
+
+
+def check_out(run_dir: str | os.PathLike) -> None:
+    """`run_dir` can hold a new run: it does not exist yet, or is an empty directory (a run that starts over
+    clears its files, which must not be the user's)."""
+    run = Run(run_dir)
+    if run.exists():
+        raise ConfigError(f"{run.path} already holds a run: use --resume to continue it, or a new --out")
+    if run.path.exists() and not run.path.is_dir():
+        raise ConfigError(f"{run.path}: exists and is not a directory")
+    if run.path.is_dir() and any(run.path.iterdir()):
+        raise ConfigError(f"{run.path}: exists and is not empty; give train a new --out (it creates the directory)")
 
 
 def resumable(run_dir: str | os.PathLike) -> tuple[Run, dict[str, Any]]:
