@@ -6,6 +6,7 @@ that loads and predicts."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import resource
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from digitrec.inference import load_predictor
 from digitrec.rundir import Run
@@ -48,10 +50,24 @@ def kill_when(process: subprocess.Popen, ready, timeout: float = 120) -> bool:
     return False
 
 
+def optimizer_steps(run: Run) -> tuple[int, int]:
+    """(the optimizer steps the finished model took, the steps of its epochs): equal unless a resumed run
+    trained an epoch twice or skipped one."""
+    import keras
+
+    config = run.config()
+    per_epoch = math.ceil(config["train_images"] / config["recipe"]["batch_size"])
+    taken = int(keras.saving.load_model(run.file("model.keras")).optimizer.iterations.numpy())
+    return taken, per_epoch * run.state()["epochs_done"]
+
+
 def check_finished(run: Run, images: np.ndarray, labels: np.ndarray, epochs: int = EPOCHS) -> None:
     assert [int(row["epoch"]) for row in run.history()] == list(range(1, epochs + 1))
     assert run.state()["epochs_done"] == epochs
     assert not [p.name for p in run.path.iterdir() if ".partial" in p.name]
+    assert sorted(p.name for p in run.path.glob("checkpoint*")) == [f"checkpoint-{epochs}.keras"]
+    taken, expected = optimizer_steps(run)
+    assert taken == expected
     accuracy = (load_predictor(run.path).predict_proba(images).argmax(1) == labels).mean()
     assert accuracy > 0.6  # short runs on 2,160 digits (measured 0.88–0.96): learned, not a damaged file
 
@@ -59,7 +75,6 @@ def check_finished(run: Run, images: np.ndarray, labels: np.ndarray, epochs: int
 def test_training_survives_sigkill_at_any_moment(shared_data, mnist, tmp_path):
     run = Run(tmp_path / "run")
     rng = random.Random(20261126)
-    partial = run.path / "checkpoint.keras"
     moments = [
         "before the first epoch",
         "mid-checkpoint",
@@ -80,7 +95,7 @@ def test_training_survives_sigkill_at_any_moment(shared_data, mnist, tmp_path):
         if moment == "before the first epoch":
             killed = kill_when(process, lambda started=started: run.exists() and time.monotonic() - started > 3)
         elif moment == "mid-checkpoint":
-            killed = kill_when(process, lambda: any(run.path.glob(f".{partial.name}.*")))
+            killed = kill_when(process, lambda: any(run.path.glob(".checkpoint-*.keras.*")))
         else:
             delay = rng.uniform(1.0, 8.0)
             killed = kill_when(process, lambda delay=delay, started=started: time.monotonic() - started > delay)
@@ -122,3 +137,34 @@ def test_a_full_disk_stops_training_in_one_line_and_the_run_resumes(shared_data,
     assert resumed["code"] == 0, resumed["stderr"]
     check_finished(run, mnist.x_test[:1000], mnist.y_test[:1000], epochs=2)
     assert json.loads(run.file("config.json").read_text())["limit"] == 2400
+
+
+class Killed(BaseException):
+    """What a SIGKILL would do at that moment: nothing after it runs."""
+
+
+def test_a_kill_between_a_checkpoint_and_its_commit_repeats_no_epoch(shared_data, tmp_path, monkeypatch):
+    """Killed after epoch 2's checkpoint and history row but before state.json commits them, the run resumes
+    from epoch 1's checkpoint: the finished model took exactly two epochs of optimizer steps (when one
+    checkpoint file was overwritten in place, the resumed run trained epoch 2 on top of itself: three)."""
+    import digitrec
+    from digitrec.cli import main as cli_main
+
+    run = Run(tmp_path / "run")
+    commit = Run.write_state
+
+    def killed_at_the_second_commit(self: Run, state: dict) -> None:
+        if state["epochs_done"] == 2:
+            raise Killed
+        commit(self, state)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Run, "write_state", killed_at_the_second_commit)
+        with pytest.raises(Killed):
+            digitrec.train("fast", data=f"mnist:{shared_data / 'mnist'}", out=run.path, epochs=3, limit=600, verbose=0)
+    assert sorted(p.name for p in run.path.glob("checkpoint*")) == ["checkpoint-1.keras", "checkpoint-2.keras"]
+    assert run.state()["epochs_done"] == 1 and len(run.history()) == 2  # epoch 2's row, not committed
+    assert cli_main(["train", "--resume", str(run.path)]) == 0
+    assert [int(row["epoch"]) for row in run.history()] == [1, 2, 3]
+    taken, expected = optimizer_steps(run)
+    assert taken == expected

@@ -169,18 +169,19 @@ def make_run(template: dict, name: str, **files: str) -> Path:
 
 
 def test_resume_with_damaged_run_files_is_one_line(run_template, tensorflow_cap):
-    state = json.dumps({"epochs_done": 1, "elapsed_seconds": 3.0})
-    cases = {
-        make_run(
-            run_template, "bad-checkpoint", state_json=state, checkpoint_keras="not a zip"
-        ): "cannot load the checkpoint",
-        make_run(run_template, "bad-state", state_json="{half"): "corrupt",
-        make_run(
-            run_template,
-            "bad-annealer",
-            state_json=json.dumps({"epochs_done": 1, "elapsed_seconds": 1.0, "annealer": [1]}),
-        ): "annealer",
+    committed = {"epochs_done": 1, "elapsed_seconds": 3.0}
+    states = {  # run name → (state.json, phrase of the one error line)
+        "bad-state": ("{half", "corrupt"),
+        "checkpoint-elsewhere": (json.dumps({**committed, "checkpoint": "/etc/passwd"}), "corrupt run state"),
+        "bad-annealer": (json.dumps({**committed, "annealer": [1]}), "annealer"),
+        "annealer-of-strings": (
+            json.dumps({**committed, "annealer": {"wait": "1", "best": 0.9, "cooldown_counter": 0}}),
+            "annealer",
+        ),
     }
+    cases = {make_run(run_template, name, state_json=state): phrase for name, (state, phrase) in states.items()}
+    damaged = make_run(run_template, "bad-checkpoint", state_json=json.dumps(committed), checkpoint_keras="not a zip")
+    cases[damaged] = "cannot load the checkpoint"
     broken_config = make_run(run_template, "bad-config")
     (broken_config / "config.json").write_text('{"recipe": {"name": "seed"')
     cases[broken_config] = "corrupt"

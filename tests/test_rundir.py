@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from digitrec.errors import ModelError
+from digitrec.errors import ModelError, StorageError
 from digitrec.fileio import atomic_path, clean_partials
 from digitrec.rundir import (
     CHECKPOINT,
@@ -45,6 +45,15 @@ def test_config_round_trip_and_errors(tmp_path):
     (run.path / CONFIG).write_text("[1]")
     with pytest.raises(ModelError, match="not a JSON object"):
         run.config()
+    for bad, named in (
+        ({"seed": "3"}, "seed"),
+        ({"seed": -1, "split_seed": 2**31}, "seed, split_seed"),
+        ({"data": 7, "limit": 0}, "data, limit"),
+        ({"recipe": "seed", "limit": True}, "recipe, limit"),
+    ):
+        run.write_config({**CONFIG_DATA, **bad})
+        with pytest.raises(ModelError, match=f"corrupt run config \\(bad {named}\\)"):
+            run.config()
 
 
 def test_a_huge_config_is_refused_without_reading_it(tmp_path):
@@ -55,12 +64,25 @@ def test_a_huge_config_is_refused_without_reading_it(tmp_path):
         run.config()
 
 
+def test_a_deeply_nested_state_is_corrupt_not_a_crash(tmp_path):
+    (tmp_path / STATE).write_text("[" * 200_000 + "]" * 200_000)  # 400 KB, within the size cap
+    with pytest.raises(ModelError, match="corrupt run file \\(nested too deeply\\)"):
+        Run(tmp_path).state()
+
+
 def test_state_before_and_after_the_first_epoch(tmp_path):
     run = Run(tmp_path)
     assert run.state() is None
     run.write_state({"epochs_done": 2, "elapsed_seconds": 12.5})
     assert run.state() == {"epochs_done": 2, "elapsed_seconds": 12.5}
+    run.write_state({"epochs_done": 2, "checkpoint": "checkpoint-2.keras", "elapsed_seconds": 12.5})
+    assert run.checkpoint(run.state()) == tmp_path / "checkpoint-2.keras"
+    run.write_state({"epochs_done": 2, "elapsed_seconds": 12.5})  # a run from before checkpoints were numbered
+    assert run.checkpoint(run.state()) == tmp_path / CHECKPOINT
     for bad in (
+        {"epochs_done": 2, "checkpoint": "checkpoint-1.keras", "elapsed_seconds": 1.0},  # another epoch's
+        {"epochs_done": 2, "checkpoint": "../../elsewhere.keras", "elapsed_seconds": 1.0},
+        {"epochs_done": 2, "checkpoint": ["checkpoint-2.keras"], "elapsed_seconds": 1.0},
         {"epochs_done": 0, "elapsed_seconds": 1.0},
         {"epochs_done": "2", "elapsed_seconds": 1.0},
         {"epochs_done": 2, "elapsed_seconds": float("nan")},
@@ -97,6 +119,12 @@ def test_a_torn_last_history_row_is_tolerated_and_trimmed(tmp_path, torn):
     assert [r["epoch"] for r in run.history()] == [1.0, 2.0]
 
 
+def test_a_history_field_past_the_csv_limit_is_one_error(tmp_path):
+    (tmp_path / HISTORY).write_text("epoch,loss\n1," + "0" * 200_000 + "\n2,0.5\n")  # zeros a crash left
+    with pytest.raises(ModelError, match="unreadable history"):
+        Run(tmp_path).history()
+
+
 def test_a_corrupt_row_before_the_last_is_an_error(tmp_path):
     (tmp_path / HISTORY).write_text("epoch,loss\n1,0.5\n2,bad\n3,0.2\n")
     with pytest.raises(ModelError, match="corrupt history at data row 2"):
@@ -106,10 +134,18 @@ def test_a_corrupt_row_before_the_last_is_an_error(tmp_path):
 def test_reset_keeps_only_the_config(tmp_path):
     run = Run(tmp_path)
     run.write_config(CONFIG_DATA)
-    for name in (STATE, HISTORY, CHECKPOINT, MODEL, f".{CHECKPOINT}.abc.partial.keras"):
+    for name in (STATE, HISTORY, CHECKPOINT, "checkpoint-3.keras", MODEL, ".checkpoint-4.keras.abc.partial.keras"):
         (tmp_path / name).write_text("x")
     run.reset()
     assert sorted(p.name for p in tmp_path.iterdir()) == [CONFIG]
+
+
+def test_only_the_named_checkpoint_is_kept(tmp_path):
+    names = [CHECKPOINT, "checkpoint-1.keras", "checkpoint-2.keras", "checkpoint-10.keras", "checkpoint-notes.txt"]
+    for name in names:
+        (tmp_path / name).write_text("x")
+    Run(tmp_path).drop_checkpoints(keep="checkpoint-2.keras")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2.keras", "checkpoint-notes.txt"]
 
 
 def test_members_of_an_ensemble_and_of_a_single_run(tmp_path):
@@ -136,6 +172,20 @@ def test_model_files_of_a_file_a_run_and_an_ensemble(tmp_path):
         (tmp_path / "ens" / f"member-{index}").mkdir(parents=True)
         (tmp_path / "ens" / f"member-{index}" / MODEL).write_bytes(b"k")
     assert [p.parent.name for p in model_files(tmp_path / "ens")] == ["member-1", "member-2", "member-10"]
+    single = Run(tmp_path / "single")
+    single.write_config(CONFIG_DATA)
+    with pytest.raises(ModelError, match=r"single: not finished \(no model.keras yet\): resume it"):
+        model_files(single.path)
+    killed = Run(tmp_path / "killed")  # an ensemble run of 3 killed while training its third member
+    killed.write_config({**CONFIG_DATA, "ensemble": 3})
+    for member in killed.members()[:2]:
+        member.path.mkdir()
+        member.file(MODEL).write_bytes(b"k")
+    with pytest.raises(ModelError, match=r"not finished \(member-3 of 3 without a model.keras\): resume it"):
+        model_files(killed.path)
+    killed.member(2).path.mkdir()
+    killed.member(2).file(MODEL).write_bytes(b"k")
+    assert [p.parent.name for p in model_files(killed.path)] == ["member-1", "member-2", "member-3"]
     with pytest.raises(ModelError, match="no such model file or run directory"):
         model_files(tmp_path / "absent")
     os.mkfifo(tmp_path / "fifo")
@@ -164,6 +214,17 @@ def test_atomic_writes_leave_the_old_file_on_failure_and_clean_up(tmp_path):
     with atomic_path(tmp_path / "dir", directory=True) as tmp:
         (tmp / "b").write_text("2")
     assert sorted(p.name for p in (tmp_path / "dir").iterdir()) == ["b"]
+    with (
+        pytest.raises(StorageError, match="dir: is a directory; it is not replaced by a file"),
+        atomic_path(tmp_path / "dir") as tmp,
+    ):
+        tmp.write_text("a file where a directory is")
+    with (
+        pytest.raises(StorageError, match="out.txt: is a file; it is not replaced by a directory"),
+        atomic_path(target, directory=True),
+    ):
+        pass
+    assert sorted(p.name for p in (tmp_path / "dir").iterdir()) == ["b"] and target.read_text() == "old"
     (tmp_path / ".model.keras.x1y2.partial.keras").write_bytes(b"stale")
     assert [p.name for p in clean_partials(tmp_path)] == [".model.keras.x1y2.partial.keras"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "out.txt"]

@@ -111,6 +111,16 @@ def test_mnist_dir_without_files(tmp_path):
         load_mnist(tmp_path)
 
 
+def test_training_needs_only_the_train_files(shared_data, tmp_path):
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):  # links, not copies
+        (tmp_path / name).symlink_to(shared_data / "mnist" / name)
+    data = load_dataset(f"mnist:{tmp_path}", with_test=False)
+    assert data.x_train.shape == (60_000, 28, 28) and data.y_train.shape == (60_000,)
+    assert data.x_test is None and data.y_test is None
+    with pytest.raises(DataError, match="missing t10k-images-idx3-ubyte"):
+        load_dataset(f"mnist:{tmp_path}")
+
+
 def test_synthetic_files_under_standard_mnist_names_fail_the_checksum(tmp_path):
     # load_mnist only knows the standard names, and those are pinned to the published bytes by design.
     directory = write_tiny_mnist_dir(tmp_path / "m")

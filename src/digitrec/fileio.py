@@ -33,6 +33,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = "", directory: bool = Fal
     """
     target = Path(path)
     prefix, tail = f".{target.name}.", f"{PARTIAL}{suffix}"
+    there = "directory" if target.is_dir() else "file" if target.exists() else None
+    if there and there != ("directory" if directory else "file") and not target.is_symlink():
+        raise StorageError(f"{target}: is a {there}; it is not replaced by a {'directory' if directory else 'file'}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if directory:
@@ -130,3 +133,5 @@ def read_json(path: str | os.PathLike, max_bytes: int = 1 << 20, what: str = "JS
         return json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise DataError(f"{path}: corrupt {what} ({exc})") from None
+    except RecursionError:  # [[[[… nested deeper than the parser's stack, well within the size cap
+        raise DataError(f"{path}: corrupt {what} (nested too deeply)") from None

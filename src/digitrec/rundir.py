@@ -4,9 +4,10 @@ ensemble members, model files and default export paths. Nothing else in digitrec
 A run directory::
 
     config.json        the recipe, data, seeds, split, versions (written once, when the run starts)
-    checkpoint.keras   the model after the last finished epoch      ┐ after every epoch, in this order;
-    history.csv        one row per finished epoch                   │ state.json is the commit point
-    state.json         epochs done, elapsed seconds, annealer state ┘
+    checkpoint-N.keras the model after epoch N                      ┐ after every epoch, in this order;
+    history.csv        one row per finished epoch                   │ state.json is the commit point; then
+    state.json         epochs done, the checkpoint's name, elapsed  │ the previous checkpoint goes (runs
+                       seconds, annealer state                      ┘ from before 2026-11-27: checkpoint.keras)
     model.keras        the final model (its presence means: finished)
     metrics.json · report.md · curves.png · confusion.png · errors.png     written by `evaluate`
     model.onnx · model.int8.onnx · model_savedmodel/ (+ .json metadata)    written by `export`
@@ -21,6 +22,7 @@ import csv
 import io
 import math
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,8 @@ from digitrec.errors import DataError, ModelError, StorageError
 from digitrec.fileio import atomic_path, clean_partials, read_capped, read_json, write_json
 
 CONFIG, STATE, HISTORY = "config.json", "state.json", "history.csv"
-CHECKPOINT, MODEL = "checkpoint.keras", "model.keras"
+CHECKPOINT, MODEL = "checkpoint.keras", "model.keras"  # CHECKPOINT: the unnumbered name of older runs
+_CHECKPOINT_NAME = re.compile(r"checkpoint-[1-9][0-9]*\.keras")
 METRICS, REPORT = "metrics.json", "report.md"
 CURVES, CONFUSION, ERRORS = "curves.png", "confusion.png", "errors.png"
 MEMBER_PREFIX = "member-"
@@ -37,6 +40,14 @@ EXPORT_FORMATS = ("onnx", "savedmodel")
 # Here rather than in export.py, so that `digitrec export --help` (every CLI start) needs no export module.
 DEFAULT_OPSET = 17  # tf2onnx 1.17 converts up to opset 18; 17 loads in every ONNX Runtime since 1.13
 EXPORT_SUFFIXES = {("onnx", False): ".onnx", ("onnx", True): ".int8.onnx", ("savedmodel", False): "_savedmodel"}
+SEEDS = range(2**31)  # numpy and TensorFlow take these, with room for the seeds derived per epoch and member
+_CONFIG_VALUES = {
+    "recipe": lambda v: isinstance(v, dict),
+    "data": lambda v: isinstance(v, str),
+    "seed": lambda v: type(v) is int and v in SEEDS,
+    "split_seed": lambda v: type(v) is int and v in SEEDS,
+    "limit": lambda v: v is None or (type(v) is int and v >= 1),
+}
 _MAX_HISTORY_BYTES = 16 << 20  # ~100k epochs of history; a larger file is not ours
 
 
@@ -64,6 +75,9 @@ class Run:
         missing = [k for k in ("recipe", "data", "seed", "split_seed", "limit") if k not in config]
         if missing:
             raise ModelError(f"{self.file(CONFIG)}: not a digitrec run config (missing {', '.join(missing)})")
+        wrong = [key for key, valid in _CONFIG_VALUES.items() if not valid(config[key])]
+        if wrong:
+            raise ModelError(f"{self.file(CONFIG)}: corrupt run config (bad {', '.join(wrong)})")
         return config
 
     def write_config(self, config: dict[str, Any]) -> None:
@@ -81,12 +95,28 @@ class Run:
             return None
         state = _read_json(self.file(STATE))
         done = state.get("epochs_done")
-        if not isinstance(done, int) or done < 1 or not _finite_number(state.get("elapsed_seconds")):
+        if (
+            not isinstance(done, int)
+            or done < 1
+            or not _finite_number(state.get("elapsed_seconds"))
+            or state.get("checkpoint", CHECKPOINT) not in (CHECKPOINT, checkpoint_name(done))
+        ):
             raise ModelError(f"{self.file(STATE)}: corrupt run state {state!r:.80}")
         return state
 
     def write_state(self, state: dict[str, Any]) -> None:
         write_json(self.file(STATE), state)
+
+    def checkpoint(self, state: dict[str, Any]) -> Path:
+        """The checkpoint of the epoch `state` commits."""
+        return self.file(state.get("checkpoint", CHECKPOINT))
+
+    def drop_checkpoints(self, keep: str | None = None) -> None:
+        """Remove every checkpoint but `keep`: the previous epoch's once the next is committed, or one that a
+        run killed before its commit wrote (a newer epoch's, which `--resume` must not start from)."""
+        for path in [self.file(CHECKPOINT), *self.path.glob("checkpoint-*.keras")]:
+            if path.name != keep and (path.name == CHECKPOINT or _CHECKPOINT_NAME.fullmatch(path.name)):
+                path.unlink(missing_ok=True)
 
     def finished(self) -> bool:
         return self.file(MODEL).is_file()
@@ -101,7 +131,10 @@ class Run:
         except (DataError, UnicodeDecodeError) as exc:
             raise ModelError(f"{path}: unreadable history ({exc})") from None
         rows = []
-        raw = list(csv.DictReader(io.StringIO(text)))
+        try:
+            raw = list(csv.DictReader(io.StringIO(text)))
+        except csv.Error as exc:  # e.g. a field past the csv module's size limit: zeros a crash left
+            raise ModelError(f"{path}: unreadable history ({exc})") from None
         for number, row in enumerate(raw, start=1):
             try:
                 rows.append({key: float(value) for key, value in row.items()})
@@ -130,8 +163,9 @@ class Run:
 
     def reset(self) -> None:
         """Forget a run killed before its first epoch finished: everything but config.json goes."""
-        for name in (STATE, HISTORY, CHECKPOINT, MODEL):
+        for name in (STATE, HISTORY, MODEL):
             self.file(name).unlink(missing_ok=True)
+        self.drop_checkpoints()
         clean_partials(self.path)
 
     def clean(self) -> None:
@@ -154,6 +188,10 @@ class Run:
         return [self.member(i) for i in range(count)]
 
 
+def checkpoint_name(epoch: int) -> str:
+    return f"checkpoint-{epoch}.keras"
+
+
 def model_files(source: str | os.PathLike) -> list[Path]:
     """The .keras files behind a model file, a run directory or an ensemble run directory."""
     path = Path(source)
@@ -162,6 +200,18 @@ def model_files(source: str | os.PathLike) -> list[Path]:
     if path.is_dir():
         if (path / MODEL).is_file():
             return [path / MODEL]
+        if Run(path).exists():  # a run directory: every member its config.json counts, or none
+            members = Run(path).members()
+            unfinished = [member.path.name for member in members if not member.finished()]
+            if unfinished:
+                which = (
+                    f"no {MODEL} yet"
+                    if members[0].path == path  # a single run: itself
+                    else f"{', '.join(unfinished[:3])}{' …' if len(unfinished) > 3 else ''} of {len(members)} "
+                    f"without a {MODEL}"
+                )
+                raise ModelError(f"{path}: not finished ({which}): resume it with `digitrec train --resume {path}`")
+            return [member.file(MODEL) for member in members]
         members = sorted(path.glob(f"{MEMBER_PREFIX}*/{MODEL}"), key=lambda p: _member_number(p.parent.name))
         if members:
             return members

@@ -69,7 +69,9 @@ def _find(directory: Path, stem: str) -> Path:
     raise DataError(f"{directory}: missing {stem}[.gz]")
 
 
-def load_mnist(directory: Path | None) -> Dataset:
+def load_mnist(directory: Path | None, with_test: bool = True) -> Dataset:
+    """MNIST's train set and, `with_test`, its t10k set (training reads only the former: a folder of the two
+    train files is enough for it)."""
     spec = DataSpec("mnist", directory)
     if directory is None:
         from digitrec.data.download import ensure_mnist  # noqa: PLC0415 (see the module imports)
@@ -77,8 +79,8 @@ def load_mnist(directory: Path | None) -> Dataset:
         directory = ensure_mnist()
     elif not directory.is_dir():
         raise DataError(f"{directory}: not a directory")
-    arrays = {}
-    for part, prefix in (("train", "train"), ("test", "t10k")):
+    arrays: dict[str, tuple] = {"test": (None, None)}
+    for part, prefix in (("train", "train"), ("test", "t10k"))[: 2 if with_test else 1]:
         img_path = _find(directory, f"{prefix}-images-idx3-ubyte")
         lbl_path = _find(directory, f"{prefix}-labels-idx1-ubyte")
         images = check_images(read_idx(img_path), str(img_path))
@@ -104,7 +106,7 @@ def load_dataset(spec: DataSpec | str | None, with_test: bool = True) -> Dataset
     if not isinstance(spec, DataSpec):
         spec = parse_data_spec(spec)
     if spec.kind == "mnist" or spec.path is None:
-        return load_mnist(spec.path)
+        return load_mnist(spec.path, with_test=with_test)
     return load_kaggle(spec.path, with_test=with_test)
 
 

@@ -11,7 +11,7 @@ import keras
 
 from digitrec.errors import ConfigError, ModelError
 from digitrec.fileio import atomic_path
-from digitrec.rundir import CHECKPOINT, Run
+from digitrec.rundir import Run, checkpoint_name
 
 
 class ResumableAnnealer(keras.callbacks.ReduceLROnPlateau):
@@ -22,7 +22,7 @@ class ResumableAnnealer(keras.callbacks.ReduceLROnPlateau):
 
     def __init__(self, restored: dict | None = None, **kwargs: Any):
         super().__init__(**kwargs)
-        if restored is not None and not (isinstance(restored, dict) and restored.keys() >= self.KEYS):
+        if restored is not None and not _valid_counters(restored):
             raise ModelError(f"corrupt annealer state in state.json: {restored!r:.80}")
         self.restored = restored
 
@@ -36,8 +36,20 @@ class ResumableAnnealer(keras.callbacks.ReduceLROnPlateau):
         return {"wait": self.wait, "best": float(self.best), "cooldown_counter": self.cooldown_counter}
 
 
+def _valid_counters(restored: Any) -> bool:
+    """Counters as `ResumableAnnealer.state()` writes them: two counts and the best value (±inf before any)."""
+    return (
+        isinstance(restored, dict)
+        and restored.keys() >= ResumableAnnealer.KEYS
+        and all(type(restored[key]) is int and restored[key] >= 0 for key in ("wait", "cooldown_counter"))
+        and type(restored["best"]) in (int, float)
+    )
+
+
 class RunCheckpoint(keras.callbacks.Callback):
-    """After each epoch: checkpoint (atomic) → history row → state.json (atomic; the commit point).
+    """After each epoch: checkpoint-N.keras (atomic) → history row → state.json naming it (atomic; the
+    commit point) → the previous checkpoint removed. A kill anywhere leaves state.json naming a checkpoint
+    of the epoch it counts, so a resumed run repeats no epoch and skips none.
 
     It must come after the annealer in the callback list, so that the saved state includes the
     learning rate and plateau counters the annealer has just updated. A non-finite loss stops the run
@@ -60,7 +72,8 @@ class RunCheckpoint(keras.callbacks.Callback):
                 f"training diverged in epoch {epoch + 1} (loss {metrics.get('loss')}): "
                 "lower the learning rate; the run can be resumed from the last good epoch"
             )
-        with atomic_path(self.run.file(CHECKPOINT), suffix=".keras") as tmp:
+        checkpoint = checkpoint_name(epoch + 1)
+        with atomic_path(self.run.file(checkpoint), suffix=".keras") as tmp:
             self.model.save(tmp)
         self.run.append_history(
             {
@@ -70,7 +83,8 @@ class RunCheckpoint(keras.callbacks.Callback):
                 "elapsed_seconds": round(self.elapsed, 3),
             }
         )
-        state: dict[str, Any] = {"epochs_done": epoch + 1, "elapsed_seconds": self.elapsed}
+        state: dict[str, Any] = {"epochs_done": epoch + 1, "checkpoint": checkpoint, "elapsed_seconds": self.elapsed}
         if self.annealer is not None:
             state["annealer"] = self.annealer.state()
         self.run.write_state(state)
+        self.run.drop_checkpoints(keep=checkpoint)

@@ -26,7 +26,7 @@ from digitrec.errors import ConfigError, ModelError
 from digitrec.fileio import atomic_path
 from digitrec.pipeline import fit_arguments
 from digitrec.recipes import Recipe
-from digitrec.rundir import CHECKPOINT, CONFIG, MODEL, STATE, Run
+from digitrec.rundir import CONFIG, MODEL, STATE, Run
 from digitrec.training import multiworker, plan
 from digitrec.training.build import build_model
 from digitrec.training.callbacks import ResumableAnnealer, RunCheckpoint
@@ -174,7 +174,8 @@ def _model(run: Run, recipe: Recipe, steps: int, seed: int, state: dict | None) 
     """A new model, or the checkpoint of the last committed epoch, and the epochs it has done."""
     if state is not None:
         run.trim_history(state["epochs_done"])
-        model = _load_checkpoint(run)
+        run.drop_checkpoints(keep=run.checkpoint(state).name)
+        model = _load_checkpoint(run.checkpoint(state))
         log.info("resuming %s at epoch %d of %d", run.path, state["epochs_done"] + 1, recipe.epochs)
         return model, state["epochs_done"]
     run.reset()  # new, or killed before its first epoch finished: start over from the config
@@ -208,8 +209,7 @@ def _calibrate(run: Run, model: keras.Model, split: prepare.Split) -> None:
     )
 
 
-def _load_checkpoint(run: Run) -> keras.Model:
-    path = run.file(CHECKPOINT)
+def _load_checkpoint(path: Path) -> keras.Model:
     try:
         return keras.models.load_model(path)
     except Exception as exc:  # noqa: BLE001 (Keras raises many types for a damaged file; report one line)
