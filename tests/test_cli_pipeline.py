@@ -150,6 +150,7 @@ def test_train_leaves_a_folder_of_the_users_alone(tmp_path):
         (["train", "--resume", "{tmp}", "--epochs", "30", "--seed", "1"], 1, "--epochs, --seed cannot change it"),
         (["train", "--seed", "-1", "--out", "{tmp}/r"], 2, "must be between 0 and 2^31 - 1"),
         (["evaluate", "{tmp}"], 1, "not a run directory"),
+        (["export", "{tmp}", "--opset", "9"], 2, "must be 13–18"),
         (["submit", "{tmp}/none", "--test", "{tmp}/t.csv", "--output", "{tmp}/s.csv"], 1, "no such file"),
     ],
 )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from digitrec.cli._options import add_data_option, positive_int
+from digitrec.cli._options import add_data_option, ranged
 from digitrec.errors import ConfigError
 from digitrec.rundir import DEFAULT_OPSET, EXPORT_FORMATS
+
+opset = ranged(int, lambda v: 13 <= v <= 18, "13–18 (tf2onnx converts up to 18; ONNX Runtime ≥ 1.13 loads 17)")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -27,7 +29,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="default: model.onnx / model_savedmodel in the run directory, or beside the .keras file",
     )
     parser.add_argument(
-        "--opset", type=positive_int, default=DEFAULT_OPSET, help=f"ONNX opset, 13–18 (default {DEFAULT_OPSET})"
+        "--opset", type=opset, default=DEFAULT_OPSET, help=f"ONNX opset, 13–18 (default {DEFAULT_OPSET})"
     )
     parser.add_argument(
         "--int8",
