@@ -134,6 +134,30 @@ def test_int8_is_refused_for_savedmodel(model_file, tmp_path, capsys):
     assert not list(tmp_path.iterdir())
 
 
+def test_int8_calibration_is_read_only_after_the_output_is_checked(model_file, tmp_path):
+    from digitrec.errors import DigitrecError
+    from digitrec.export import export_model
+
+    taken = tmp_path / "digits.int8.onnx"
+    taken.write_bytes(b"the user's export")
+
+    def calibration():
+        raise AssertionError("the calibration images were read before the checks")
+
+    with pytest.raises(DigitrecError, match="already exists"):
+        export_model(model_file, "onnx", taken, int8_calibration=calibration)
+    assert taken.read_bytes() == b"the user's export"
+
+
+def test_a_directory_is_not_replaced_by_an_export_file(model_file, tmp_path, capsys):
+    folder = tmp_path / "exports"
+    (folder / "kept.txt").parent.mkdir()
+    (folder / "kept.txt").write_text("the user's file")
+    assert main(["export", str(model_file), "--output", str(folder), "--force"]) == 1
+    assert "is a directory; it is not replaced by a file" in capsys.readouterr().err
+    assert (folder / "kept.txt").read_text() == "the user's file"
+
+
 def test_savedmodel_export_reloads_with_the_same_outputs(model_file, test_images, keras_probs, tmp_path):
     import tensorflow as tf
 

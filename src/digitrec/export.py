@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -84,13 +84,14 @@ def export_model(
     *,
     opset: int = DEFAULT_OPSET,
     force: bool = False,
-    int8_calibration: np.ndarray | None = None,
+    int8_calibration: np.ndarray | Callable[[], np.ndarray] | None = None,
 ) -> Path:
     """Export `source` (a .keras file, a run directory or an ensemble run directory) to `output`
     (default: `digitrec.rundir.export_path`) atomically, and write its metadata JSON beside it. Returns `output`.
 
-    With `int8_calibration` (float32 images (N, 28, 28, 1) in [0, 1]) the ONNX export is quantized to
-    int8, its activation ranges calibrated on those images (`digitrec.quantize`)."""
+    With `int8_calibration` (float32 images (N, 28, 28, 1) in [0, 1], or a function returning them, called
+    once the output and the model are known to be good) the ONNX export is quantized to int8, its
+    activation ranges calibrated on those images (`digitrec.quantize`)."""
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; known: {', '.join(EXPORT_FORMATS)}")
     if int8_calibration is not None and fmt != "onnx":
@@ -101,6 +102,8 @@ def export_model(
     if fmt == "onnx" and not 13 <= opset <= 18:
         raise ConfigError(f"ONNX opset must be between 13 and 18, got {opset}")
     model, facts = inference_model(source)
+    if callable(int8_calibration):
+        int8_calibration = int8_calibration()
     started = time.perf_counter()
     with atomic_path(output, suffix=output.suffix, directory=fmt == "savedmodel") as tmp:
         details = _write_onnx(model, tmp, opset, int8_calibration) if fmt == "onnx" else _write_savedmodel(model, tmp)

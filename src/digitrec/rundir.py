@@ -201,17 +201,17 @@ def model_files(source: str | os.PathLike) -> list[Path]:
         if (path / MODEL).is_file():
             return [path / MODEL]
         if Run(path).exists():  # a run directory: every member its config.json counts, or none
-            members = Run(path).members()
-            unfinished = [member.path.name for member in members if not member.finished()]
+            runs = Run(path).members()
+            unfinished = [run.path.name for run in runs if not run.finished()]
             if unfinished:
                 which = (
                     f"no {MODEL} yet"
-                    if members[0].path == path  # a single run: itself
-                    else f"{', '.join(unfinished[:3])}{' …' if len(unfinished) > 3 else ''} of {len(members)} "
+                    if runs[0].path == path  # a single run: itself
+                    else f"{', '.join(unfinished[:3])}{' …' if len(unfinished) > 3 else ''} of {len(runs)} "
                     f"without a {MODEL}"
                 )
                 raise ModelError(f"{path}: not finished ({which}): resume it with `digitrec train --resume {path}`")
-            return [member.file(MODEL) for member in members]
+            return [run.file(MODEL) for run in runs]
         members = sorted(path.glob(f"{MEMBER_PREFIX}*/{MODEL}"), key=lambda p: _member_number(p.parent.name))
         if members:
             return members

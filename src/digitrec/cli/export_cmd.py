@@ -48,7 +48,7 @@ def run(args) -> int:
 
     if args.int8 and args.format != "onnx":
         raise ConfigError("--int8 applies to --format onnx only")
-    calibration = _calibration_images(args.data) if args.int8 else None
+    calibration = (lambda: _calibration_images(args.data)) if args.int8 else None  # read once all else is checked
     output = export_model(
         args.source, args.format, args.output, opset=args.opset, force=args.force, int8_calibration=calibration
     )
