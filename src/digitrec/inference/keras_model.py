@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 from digitrec import augment, degrade  # noqa: F401 (register the custom layers for loading)
-from digitrec.errors import ModelError
+from digitrec.errors import ModelError, first_line
 from digitrec.fileio import check_regular
 from digitrec.inference.core import Predictor
 from digitrec.rundir import model_files
@@ -36,7 +36,7 @@ def load_keras_model(path: str | os.PathLike) -> keras.Model:
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 (Keras raises many types for a bad file; report one line)
-        detail = str(exc).splitlines()[0] if str(exc) else ""
+        detail = first_line(exc)
         raise ModelError(f"{path}: cannot load model ({type(exc).__name__}: {detail[:200]})") from None
     try:
         inputs, outputs = tuple(model.input_shape), tuple(model.output_shape)
