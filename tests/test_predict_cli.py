@@ -212,3 +212,16 @@ def test_a_reader_that_goes_away_ends_predict_quietly(inputs):
     process.stdout.close()  # the reader is gone before the first line
     assert process.wait(timeout=120) == 1
     assert process.stderr.read() == ""
+
+
+def test_a_broken_pipe_elsewhere_is_an_error_not_silence(monkeypatch, capsys):
+    """Only stdout's reader going away ends quietly; a pipe or socket the command itself writes to that
+    breaks is reported like any other failed write."""
+    from digitrec.cli import info_cmd
+
+    def broken(args):
+        raise BrokenPipeError(32, "Broken pipe", "/tmp/fifo")
+
+    monkeypatch.setattr(info_cmd, "run", broken)
+    assert main(["info"]) == 1
+    assert capsys.readouterr().err == "digitrec: error: /tmp/fifo: Broken pipe\n"

@@ -216,6 +216,22 @@ def test_a_server_bug_is_a_json_500_without_a_traceback(predictor):
     assert response.json() == {"detail": "internal error (RuntimeError); see the server log"}
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert "access-control-allow-origin" not in response.headers
+
+
+def test_a_server_bug_reaches_an_allowed_origin_as_a_500_and_no_other(predictor):
+    """Starlette answers a 500 outside the CORS middleware: the handler itself must allow the origin, or a
+    page on it would see a network error instead of the JSON."""
+    failing = FailingAfterStartPredictor(predictor)
+    app = create_app(failing, cors_origins=("https://elsewhere.example",))
+    failing.broken = True
+    body = {"pixels": [[255] * 28] * 28}
+    with TestClient(app, raise_server_exceptions=False) as broken:
+        allowed = broken.post("/api/predict", json=body, headers={"origin": "https://elsewhere.example"})
+        other = broken.post("/api/predict", json=body, headers={"origin": "https://evil.example"})
+    assert allowed.status_code == other.status_code == 500
+    assert allowed.headers["access-control-allow-origin"] == "https://elsewhere.example"
+    assert "access-control-allow-origin" not in other.headers
 
 
 def test_other_methods_and_paths(client):

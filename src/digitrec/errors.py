@@ -17,6 +17,10 @@ class ConfigError(DigitrecError):
     """A recipe, preset or option value is invalid."""
 
 
+class UsageError(ConfigError):
+    """Command-line options that do not go together (the CLI exits 2, as for argparse's own checks)."""
+
+
 class StorageError(DigitrecError):
     """Writing failed (disk full, read-only directory); what was there before is untouched."""
 

@@ -1,7 +1,8 @@
 """The `digitrec` command: a thin layer over the library. Each subcommand lives in its own module with
 `add_parser(subparsers)` and `run(args) -> int`; errors are caught here, once, and printed in one line.
 
-Exit codes: 0 success, 1 bad data/model/run (DigitrecError), 2 usage error (argparse), 130 interrupted.
+Exit codes: 0 success, 1 bad data/model/run (DigitrecError), 2 usage error (argparse, UsageError),
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import importlib
 import logging
 import os
 import pkgutil
+import select
 import sys
 
 from digitrec._version import __version__
 from digitrec.cli._backend import quiet_backend, start_backend_quietly
-from digitrec.errors import DigitrecError, first_line
+from digitrec.errors import DigitrecError, UsageError, first_line
 
 # Subcommands are the `*_cmd` modules of this package, listed in --help in this order (others after).
 ORDER = ("train", "evaluate", "submit", "predict", "serve", "export", "info")
@@ -50,9 +52,14 @@ def main(argv: list[str] | None = None) -> int:
         code = int(args.handler(args) or 0)
         sys.stdout.flush()  # here, where a reader that went away is caught, not at the interpreter's exit
         return code
-    except BrokenPipeError:  # `digitrec predict … | head`: the reader has all it wanted; nobody to tell
+    except BrokenPipeError as exc:
+        if not _stdout_gone():  # another pipe or socket broke: an error like any other OSError
+            return _fail(f"{exc.filename + ': ' if exc.filename else ''}{exc.strerror or exc}")
+        # `digitrec predict … | head`: the reader has all it wanted; nobody to tell
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush is quiet too
         return 1
+    except UsageError as exc:
+        return _fail(str(exc), code=2)
     except DigitrecError as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
@@ -72,6 +79,16 @@ def main(argv: list[str] | None = None) -> int:
         )
 
 
-def _fail(message: str) -> int:
+def _stdout_gone() -> bool:
+    """Whether stdout is a pipe whose reader has closed it (poll reports an error on its write end)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), 0)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows) or no file descriptor: cannot tell
+        return False
+
+
+def _fail(message: str, code: int = 1) -> int:
     print(f"digitrec: error: {' '.join(message.split())}", file=sys.stderr)
-    return 1
+    return code

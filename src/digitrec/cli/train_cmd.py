@@ -73,7 +73,7 @@ def run(args) -> int:
     from digitrec import recipes
     from digitrec.cli._backend import start_backend_quietly
     from digitrec.data import load_dataset
-    from digitrec.errors import ConfigError
+    from digitrec.errors import UsageError
     from digitrec.training import plan
     from digitrec.training.distribute import Distribution
 
@@ -81,13 +81,15 @@ def run(args) -> int:
     if args.resume:
         given = [flag for flag in RECIPE_FLAGS if getattr(args, flag[2:].replace("-", "_")) is not None]
         if given:
-            raise ConfigError(
+            raise UsageError(
                 f"--resume continues a run as it was started: {', '.join(given)} cannot change it "
                 "(train a new --out instead)"
             )
         run_, config = plan.resumable(args.resume)
         data = load_dataset(args.data or config["data"], with_test=False)
     else:
+        if args.devices is not None and args.distribute != "mirrored":
+            raise UsageError("--devices goes with --distribute mirrored (multiworker: one process per device)")
         plan.check_out(args.out)
         fresh = not Path(args.out).exists()
         overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v}

@@ -88,6 +88,7 @@ def create_app(
     # at once: more only adds memory (a few large uploads decoding together) and latency. The others wait
     # their turn (or get 503 beyond max_in_flight). See compute.py.
     app.state.cpu_work = CpuWork(predictor)
+    app.state.cors_origins = frozenset(cors_origins)
     # Added last = outermost: headers on every answer, even a 503 from the in-flight limit.
     app.add_middleware(BodySizeLimit, max_bytes=max_upload_bytes)
     app.add_middleware(BodyDeadline, seconds=body_timeout)
@@ -118,9 +119,12 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
 
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
     # Starlette logs the traceback server-side; the client gets JSON like every other answer. This handler
-    # runs outside the middleware, so it adds the security headers itself.
+    # runs outside the middleware, so it adds the security headers, and for an allowed origin the CORS
+    # header, itself (without it a page on that origin would see a network error, not this answer).
+    headers = security_headers(request.url.path)
+    origin = request.headers.get("origin")
+    if origin is not None and origin in request.app.state.cors_origins:
+        headers |= {"access-control-allow-origin": origin, "vary": "Origin"}
     return JSONResponse(
-        {"detail": f"internal error ({type(exc).__name__}); see the server log"},
-        status_code=500,
-        headers=security_headers(request.url.path),
+        {"detail": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500, headers=headers
     )
