@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import digitrec
+from digitrec import recipes
 
 
 def test_train_evaluate_load_from_python(shared_data, mnist, tmp_path):
@@ -29,3 +32,28 @@ def test_train_evaluate_load_from_python(shared_data, mnist, tmp_path):
     rec = digitrec.load(run)
     assert (rec.predict_proba(mnist.x_test[:500]).argmax(1) == mnist.y_test[:500]).mean() > 0.8
     assert json.loads((run / "state.json").read_text())["temperature"] < 1.0  # label smoothing: sharpened
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"epochs": 0}, "epochs must be an integer of at least 1"),
+        ({"limit": 0}, "limit must be a positive number of images"),
+        ({"limit": -100}, "limit must be a positive number of images"),
+        ({"limit": 512.5}, "limit must be a positive number of images"),
+        ({"ensemble": 0}, "an ensemble has 1 to 1000 members"),
+        ({"ensemble": 2000}, "an ensemble has 1 to 1000 members"),
+        ({"ensemble": 2.0}, "an ensemble has 1 to 1000 members"),
+        ({"batchsize": 64}, "unknown recipe fields: batchsize"),
+        ({"preset": 7}, "a preset name or a .json path, got 7"),
+    ],
+)
+def test_train_refuses_bad_arguments_before_writing_anything(arguments, message, mnist, monkeypatch, tmp_path):
+    """Each wrong argument is a ConfigError naming it, raised before the run directory exists (never a
+    silent default: epochs=0 once ran the recipe's epochs, limit=0 all images, ensemble=0 one member)."""
+    monkeypatch.setattr("digitrec.data.load_dataset", lambda spec, with_test=True: mnist)
+    recipe = tmp_path / "recipe.json"
+    recipe.write_text(json.dumps(recipes.get("fast").to_dict()))
+    with pytest.raises(digitrec.ConfigError, match=message):
+        digitrec.train(**{"preset": recipe, **arguments, "out": tmp_path / "run"})
+    assert not (tmp_path / "run").exists()

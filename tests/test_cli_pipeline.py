@@ -149,6 +149,7 @@ def test_train_leaves_a_folder_of_the_users_alone(tmp_path):
         (["train", "--resume", "{tmp}"], 1, "not a run directory"),
         (["train", "--resume", "{tmp}", "--epochs", "30", "--seed", "1"], 2, "--epochs, --seed cannot change it"),
         (["train", "--devices", "2", "--out", "{tmp}/r"], 2, "--devices goes with --distribute mirrored"),
+        (["train", "--ensemble", "2000", "--out", "{tmp}/r"], 2, "--ensemble: must be between 1 and 1000"),
         (["train", "--seed", "-1", "--out", "{tmp}/r"], 2, "must be between 0 and 2^31 - 1"),
         (["evaluate", "{tmp}"], 1, "not a run directory"),
         (["export", "{tmp}", "--opset", "9"], 2, "must be 13–18"),

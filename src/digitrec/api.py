@@ -87,7 +87,7 @@ def load(source: str | os.PathLike | None = None, *, threads: int | None = None)
 
 
 def train(
-    preset: str = "fast",
+    preset: str | os.PathLike = "fast",
     data: str | None = None,
     out: str | os.PathLike = "runs/notebook",
     *,
@@ -110,7 +110,7 @@ def train(
     from digitrec.training.distribute import Distribution  # noqa: PLC0415
 
     recipe = recipes.get(preset)
-    overrides = {**({"epochs": epochs} if epochs else {}), **changes}
+    overrides = {**({"epochs": epochs} if epochs is not None else {}), **changes}
     if overrides:
         recipe = recipe.replace(**overrides)
     run = training.train(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +182,9 @@ class Recipe:
 
     def replace(self, **changes: Any) -> Recipe:
         """A changed copy, validated like any new recipe."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown recipe fields: {', '.join(sorted(unknown))}")
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -270,8 +274,11 @@ PRESETS["robust"] = PRESETS["best"].replace(
 )
 
 
-def get(name: str) -> Recipe:
+def get(name: str | os.PathLike) -> Recipe:
     """A preset by name, or a recipe JSON file: a bare recipe or a run's config.json (its "recipe")."""
+    if not isinstance(name, str | os.PathLike):
+        raise ConfigError(f"a recipe is a preset name or a .json path, got {name!r}")
+    name = os.fspath(name)
     if name in PRESETS:
         return PRESETS[name]
     if not name.endswith(".json"):

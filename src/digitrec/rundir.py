@@ -40,6 +40,7 @@ EXPORT_FORMATS = ("onnx", "savedmodel")
 # Here rather than in export.py, so that `digitrec export --help` (every CLI start) needs no export module.
 DEFAULT_OPSET = 17  # tf2onnx 1.17 converts up to opset 18; 17 loads in every ONNX Runtime since 1.13
 EXPORT_SUFFIXES = {("onnx", False): ".onnx", ("onnx", True): ".int8.onnx", ("savedmodel", False): "_savedmodel"}
+MEMBERS = range(1, 1001)  # an ensemble's size: what config.json may say, and what train accepts
 SEEDS = range(2**31)  # numpy and TensorFlow take these, with room for the seeds derived per epoch and member
 _CONFIG_VALUES = {
     "recipe": lambda v: isinstance(v, dict),
@@ -183,7 +184,7 @@ class Run:
         count = self.config().get("ensemble")
         if count is None:
             return [self]
-        if not isinstance(count, int) or not 1 <= count <= 1000:
+        if not isinstance(count, int) or count not in MEMBERS:
             raise ModelError(f"{self.file(CONFIG)}: bad ensemble size {count!r}")
         return [self.member(i) for i in range(count)]
 

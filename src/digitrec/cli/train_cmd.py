@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from digitrec.cli._options import add_data_option, positive_int, ranged
-from digitrec.rundir import SEEDS
+from digitrec.rundir import MEMBERS, SEEDS
 
 seed_value = ranged(int, lambda v: v in SEEDS, "between 0 and 2^31 - 1")
+member_count = ranged(int, lambda v: v in MEMBERS, f"between 1 and {MEMBERS[-1]}")
 # What a new run is made of; a resumed run keeps what config.json recorded.
 RECIPE_FLAGS = ("--preset", "--epochs", "--batch-size", "--limit", "--seed", "--ensemble", "--distribute", "--devices")
 
@@ -36,7 +37,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=seed_value, help="random seed, 0 to 2^31 - 1 (default 0)")
     parser.add_argument(
         "--ensemble",
-        type=positive_int,
+        type=member_count,
         metavar="K",
         help="train K members with seeds seed…seed+K-1; predictions average them",
     )
@@ -44,8 +45,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "--distribute",
         choices=("none", "mirrored", "multiworker"),
         help="(default none) mirrored: one model over several devices of this machine (GPUs, else CPU devices); "
-        "multiworker: over several processes or machines, configured by TF_CONFIG (README, "
-        "'Scaling out')",
+        "multiworker: over several processes or machines, configured by the KERAS_DISTRIBUTION_* variables "
+        "(README, 'Scaling out')",
     )
     parser.add_argument(
         "--devices",

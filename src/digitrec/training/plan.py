@@ -14,7 +14,7 @@ from digitrec.data.sources import Dataset
 from digitrec.errors import ConfigError, ModelError
 from digitrec.provenance import versions
 from digitrec.recipes import Recipe
-from digitrec.rundir import SEEDS, Run
+from digitrec.rundir import MEMBERS, SEEDS, Run
 from digitrec.training import multiworker
 from digitrec.training.distribute import Distribution
 
@@ -33,6 +33,10 @@ def new_run(
     A multiworker process other than the chief writes into a private directory instead."""
     if type(seed) is not int or seed not in SEEDS:
         raise ConfigError(f"seed must be an integer between 0 and 2^31 - 1, got {seed!r}")
+    if type(members) is not int or members not in MEMBERS:
+        raise ConfigError(f"an ensemble has 1 to {MEMBERS[-1]} members, got {members!r}")
+    if limit is not None and (type(limit) is not int or limit < 1):
+        raise ConfigError(f"limit must be a positive number of images (or None for all), got {limit!r}")
     run = Run(multiworker.place(run_dir, distribution.strategy if distribution else "none"))
     check_out(run.path)
     split = prepare.split(data.x_train, data.y_train, recipe.val_fraction, seed, limit)  # too little data fails here
