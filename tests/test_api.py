@@ -4,6 +4,7 @@ project's own one-line errors; and `import digitrec` starts no backend."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import subprocess
@@ -96,6 +97,15 @@ def test_read_number(rec, mnist):
     assert len(number.parts) == 4 and number.confidence == min(p.confidence for p in number.parts)
 
 
+def test_read_number_of_sixteen_digits(rec, one_per_class):
+    """A long number (a card, an ID): its digits are as large as the row is high however long the row; the
+    image used to be reduced by its length, and past about a dozen digits found only "specks"."""
+    rng = np.random.default_rng(12)
+    picks = [*range(10), *range(6)]
+    number = rec.read_number(number_image([one_per_class[d][0] for d in picks], rng))
+    assert number.digits == "0123456789012345"
+
+
 @pytest.mark.parametrize(
     "bad, message",
     [
@@ -140,6 +150,81 @@ def test_the_first_input_that_cannot_be_read_stops_the_rest_being_read(rec, phot
 def test_a_buffer_is_one_images_bytes(rec, photos):
     _, data, digit = photos[0]
     assert rec.predict(memoryview(data))[0].digit == digit
+
+
+def test_file_objects_and_buffers_in_a_list_are_one_image_each(rec, photos):
+    """A binary file object is one image file (it used to be read line by line, each line an "image")."""
+    path, data, digit = photos[2]
+    with path.open("rb") as handle:
+        [from_file] = rec.predict(handle)
+    assert from_file.digit == digit and from_file.file == str(path)
+    results = rec.predict([io.BytesIO(data), memoryview(data), bytearray(data)])
+    assert [r.digit for r in results] == [digit] * 3
+    with path.open() as text, pytest.raises(digitrec.DataError, match="opened in binary mode"):
+        rec.predict(text)
+
+
+def test_images_pillow_cannot_read_or_take_to_grey(rec, photos, tmp_path):
+    """A lazily opened file decodes when read: truncated data, or an image closed before, is a DataError;
+    a LAB image (Pillow cannot take it to grey directly) reads like its RGB original."""
+    path, data, digit = photos[4]
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(digitrec.DataError, match="truncated.png|<PIL image #0>"):
+        rec.predict(Image.open(truncated))
+    closed = Image.open(path)
+    closed.close()
+    with pytest.raises(digitrec.DataError, match="unusable image"):
+        rec.predict(closed)
+    lab = Image.open(path).convert("RGB").convert("LAB")
+    assert rec.predict(lab)[0].digit == digit
+
+
+@pytest.mark.parametrize("bad", [2, -1, 0, float("nan"), "0.5", True])
+def test_min_confidence_must_be_a_probability(rec, photos, bad):
+    with pytest.raises(digitrec.DataError, match="min_confidence must be a number in"):
+        rec.predict(photos[0][1], min_confidence=bad)
+
+
+def test_read_number_takes_one_image_not_a_file_of_many(rec, mnist, tmp_path):
+    idx = tmp_path / "two.idx"
+    idx.write_bytes(b"\0\0\x08\x03" + (2).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2 + mnist.x_test[:2].tobytes())
+    assert [r.digit for r in rec.predict(idx)] == [7, 2]  # the file is fine; read_number is the wrong call
+    with pytest.raises(digitrec.DataError, match="read it with predict"):
+        rec.read_number(idx)
+
+
+def test_names_of_inputs_that_are_neither(rec, photos):
+    with pytest.raises(digitrec.DataError, match="<int #1>: cannot read a int"):
+        rec.predict([photos[0][1], 5])
+
+
+def test_predict_proba_refuses_a_ragged_list(rec, mnist):
+    with pytest.raises(digitrec.DataError, match="must all be 28×28"):
+        rec.predict_proba([mnist.x_test[0], mnist.x_test[0][:3]])
+
+
+@pytest.mark.parametrize(
+    "source, threads, error, message",
+    [
+        ("", None, "ModelError", "the model path is empty"),
+        (123, None, "ModelError", "a model is a path"),
+        (None, 2.5, "ConfigError", "threads must be a positive integer"),
+        (None, 0, "ConfigError", "threads must be a positive integer"),
+    ],
+)
+def test_load_refuses_what_is_not_a_model_path(source, threads, error, message):
+    with pytest.raises(getattr(digitrec, error), match=message):
+        digitrec.load(source, threads=threads)
+
+
+def test_an_onnx_model_may_have_an_upper_case_suffix(tmp_path, rec, mnist):
+    model = tmp_path / "MODEL.ONNX"
+    model.write_bytes(bundled.ONNX.read_bytes())
+    shouting = digitrec.load(model)
+    np.testing.assert_allclose(
+        shouting.predict_proba(mnist.x_test[:50]), rec.predict_proba(mnist.x_test[:50]), atol=1e-6
+    )
 
 
 def test_predict_proba_refuses_what_is_not_mnist_format(rec):

@@ -152,6 +152,8 @@ def test_train_leaves_a_folder_of_the_users_alone(tmp_path):
         (["train", "--ensemble", "2000", "--out", "{tmp}/r"], 2, "--ensemble: must be between 1 and 1000"),
         (["train", "--seed", "-1", "--out", "{tmp}/r"], 2, "must be between 0 and 2^31 - 1"),
         (["evaluate", "{tmp}"], 1, "not a run directory"),
+        (["predict", "--workers", "3", "{tmp}/a.png"], 2, "--workers and --address go with --engine ray"),
+        (["predict", "--model", "", "{tmp}/a.png"], 2, "--model: empty path"),
         (["export", "{tmp}", "--opset", "9"], 2, "must be 13–18"),
         (["submit", "{tmp}/none", "--test", "{tmp}/t.csv", "--output", "{tmp}/s.csv"], 1, "no such file"),
     ],

@@ -13,6 +13,7 @@ from digitrec.imaging.ink import (
     _ink_is_dark,
     find_ink,
     group_by_column,
+    working_copy,
 )
 
 # ---------------------------------------------------------------------------------------------- group_by_column
@@ -206,6 +207,20 @@ def test_only_specks_is_no_ink():
     with pytest.raises(DataError) as error:
         find_ink(grey)
     assert str(error.value) == "no ink found (only specks)"
+
+
+def test_a_long_row_of_digits_is_measured_by_its_height():
+    """A number of many digits: what a digit's size follows is the row's height, not the image's length. A
+    1040×100 strip of 60-px strokes, twelve in a row, has strokes of 6% of 1,040 px but 60% of its 100."""
+    grey = np.ones((100, 1040), np.float32)
+    for left in range(40, 1000, 80):
+        grey[20:80, left : left + 6] = 0
+    with pytest.raises(DataError, match="only specks"):
+        find_ink(working_copy(grey))  # as one digit: reduced to 256 px long, strokes 15 px < 6% of 256
+    work = working_copy(grey, multi=True)
+    assert work.shape == (256, 2662)  # enlarged like any digit under 128 px: by its height, to 256 px
+    ink = find_ink(work, multi=True)
+    assert len(group_by_column(ink.kept)) == 12
 
 
 @pytest.mark.parametrize(

@@ -24,9 +24,9 @@ from PIL import Image
 
 from digitrec.engines import iter_recognize, recognize
 from digitrec.errors import DataError
-from digitrec.recognize import Failure, Prediction, Source
+from digitrec.recognize import Failure, Prediction, Source, check_min_confidence, file_kind, is_stream
 
-_ONE = (str, os.PathLike, bytes, bytearray, Image.Image, np.ndarray)
+_ONE = (str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray)
 
 
 class Recognizer:
@@ -45,14 +45,14 @@ class Recognizer:
     def predict(
         self, inputs: Source | Iterable[Source], *, tta: bool = False, min_confidence: float | None = None
     ) -> list[Prediction]:
-        """The digit in each input: image file paths, image bytes, PIL images or numpy arrays (one image each,
-        any size and polarity), IDX or Kaggle CSV paths (one answer per image inside, with its `index`).
-        A single input may be given without a list. The first input that cannot be read raises `DataError`
-        (inputs after it are not read)."""
-        if isinstance(inputs, memoryview):  # a buffer, e.g. `io.BytesIO.getbuffer()`: one image's bytes
-            inputs = inputs.tobytes()
-        if isinstance(inputs, _ONE):
-            inputs = [inputs]
+        """The digit in each input: image file paths, image bytes, binary file objects, PIL images or numpy
+        arrays (one image each, any size and polarity), IDX or Kaggle CSV paths (one answer per image inside,
+        with its `index`). A single input may be given without a list. The first input that cannot be read
+        raises `DataError` (inputs are read in batches of up to 256, so a generator may have been advanced
+        past it). `min_confidence` in (0, 1] flags answers below it (`uncertain`)."""
+        check_min_confidence(min_confidence)
+        if isinstance(inputs, _ONE) or is_stream(inputs):
+            inputs = [inputs]  # type: ignore[list-item]
         elif not isinstance(inputs, Iterable):
             raise DataError(f"predict takes an image, a path, bytes or a list of them, not a {type(inputs).__name__}")
         results = iter_recognize(inputs, self.predictor, tta=tta, min_confidence=min_confidence)
@@ -66,8 +66,10 @@ class Recognizer:
     def read_number(self, image: Source, *, tta: bool = False) -> Prediction:
         """Several digits written side by side in one image, read left to right: `.digits` (a string),
         `.confidence` (of the least sure digit) and `.parts` (a Prediction per digit)."""
-        if not isinstance(image, _ONE):
+        if not (isinstance(image, _ONE) or is_stream(image)):
             raise DataError(f"read_number takes one image, got {type(image).__name__}")
+        if isinstance(image, str | os.PathLike) and file_kind(Path(image)) != "image":
+            raise DataError(f"{image}: an IDX or CSV file holds one digit per image; read it with predict")
         (result,) = recognize([image], self.predictor, multi=True, tta=tta)
         return _answered(result)
 

@@ -12,7 +12,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 from PIL import Image
@@ -23,7 +23,7 @@ from digitrec.errors import DataError
 
 log = logging.getLogger(__name__)
 
-Source = str | os.PathLike | bytes | bytearray | Image.Image | np.ndarray
+Source = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | Image.Image | np.ndarray
 
 
 class ProbabilityModel(Protocol):
@@ -89,11 +89,25 @@ def read_mnist(images: np.ndarray, predictor: ProbabilityModel, name: str, tta: 
 def source_name(source: Source, position: int) -> str:
     if isinstance(source, (str, os.PathLike)):
         return str(source)
-    if isinstance(source, (bytes, bytearray)):
+    if isinstance(source, (bytes, bytearray, memoryview)):
         kind = "bytes"
+    elif is_stream(source):
+        return str(getattr(source, "name", f"<stream #{position}>"))
+    elif isinstance(source, Image.Image):
+        kind = "PIL image"
     else:
-        kind = "PIL image" if isinstance(source, Image.Image) else "array"
+        kind = "array" if isinstance(source, np.ndarray) else type(source).__name__
     return f"<{kind} #{position}>"
+
+
+def is_stream(source: object) -> bool:
+    """A binary file object (open(..., "rb"), io.BytesIO): one image file's bytes, read whole."""
+    return callable(getattr(source, "read", None)) and not isinstance(source, Image.Image)
+
+
+def check_min_confidence(value: float | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1):
+        raise DataError(f"min_confidence must be a number in (0, 1], got {value!r}")
 
 
 def file_kind(path: Path) -> str:
@@ -116,12 +130,15 @@ def file_kind(path: Path) -> str:
 def prepare_image(source: Source, name: str, multi: bool = False) -> np.ndarray:
     """One user image (path, bytes, PIL image or array of any size) → MNIST-format uint8 (k, 28, 28): one
     digit, or with `multi` each digit of a number left to right. `DataError` naming `name` if unreadable."""
-    if isinstance(source, (str, os.PathLike, bytes, bytearray)):
-        image: Image.Image | np.ndarray = imaging.load_image(source, name=name)
+    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) or is_stream(source):
+        image: Image.Image | np.ndarray = imaging.load_image(source, name=name, multi=multi)  # type: ignore[arg-type]
     elif isinstance(source, (Image.Image, np.ndarray)):
-        image = imaging.check_image(source, name)
+        image = imaging.check_image(source, name, multi)
     else:
-        raise DataError(f"{name}: cannot read a {type(source).__name__} (give a path, bytes, a PIL image or an array)")
+        raise DataError(
+            f"{name}: cannot read a {type(source).__name__} "
+            "(give a path, bytes, a file object, a PIL image or an array)"
+        )
     try:
         digits = imaging.segment_digits(image) if multi else [imaging.to_mnist(image)]
     except DataError as exc:

@@ -36,10 +36,17 @@ def add_data_option(parser: argparse.ArgumentParser, help_suffix: str = "") -> N
     )
 
 
+def model_path(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("empty path (leave the option out for the bundled model)")
+    return text
+
+
 def add_model_option(parser: argparse.ArgumentParser, flag: str = "--model") -> None:
     parser.add_argument(
         flag,
         metavar="MODEL",
+        type=model_path,
         default=None,
         help=".keras or .onnx file, run directory or ensemble run directory (default: the bundled model)",
     )

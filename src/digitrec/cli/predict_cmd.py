@@ -62,7 +62,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument(
         "--workers",
         type=positive_int,
-        default=2,
         metavar="N",
         help="--engine ray: N model actors, one CPU and one ONNX Runtime thread each (default 2)",
     )
@@ -75,15 +74,18 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    from digitrec.errors import UsageError
     from digitrec.recognize import Failure
 
+    if args.engine != "ray" and (args.workers is not None or args.address is not None):
+        raise UsageError("--workers and --address go with --engine ray")
     if args.engine == "ray":
         from digitrec.engines.ray import iter_recognize_ray
 
         results = iter_recognize_ray(
             args.files,
             args.model,
-            workers=args.workers,
+            workers=args.workers or 2,
             address=args.address,
             multi=args.multi,
             tta=args.tta,

@@ -49,8 +49,8 @@ def use_threads(count: int) -> None:
     cv2.setNumThreads(count)
 
 
-def _working_grey(image: Image.Image | np.ndarray) -> np.ndarray:
-    return working_copy(grey_levels(check_image(image, "image")))
+def _working_grey(image: Image.Image | np.ndarray, multi: bool = False) -> np.ndarray:
+    return working_copy(grey_levels(check_image(image, "image", multi)), multi)
 
 
 def to_mnist(image: Image.Image | np.ndarray) -> np.ndarray:
@@ -65,7 +65,7 @@ def segment_digits(image: Image.Image | np.ndarray) -> list[np.ndarray]:
     Digits are the connected ink components, with components that overlap strongly in x merged (the parts
     of a broken 5, a 7's crossbar). Touching digits are not separated: they come out as one.
     """
-    ink = find_ink(_working_grey(image))
+    ink = find_ink(_working_grey(image, multi=True), multi=True)
     digits = []
     for group in group_by_column(ink.kept):
         mask = np.isin(ink.labels, group)

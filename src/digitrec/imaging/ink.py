@@ -26,18 +26,25 @@ _SPECK_FRACTION = 0.04  # components smaller than this share of the largest one 
 _PIECE_HEIGHT = 0.6  # segmenting: components shorter than this share of the tallest are pieces of a digit...
 _PIECE_GAP = 0.25  # ...joining the nearest digit within this share of the tallest height
 _MAX_HALO = 12  # working px: soft edges beyond this are background, not ink
-_MIN_DIGIT_EXTENT = 0.06  # the largest component must span this share of the working image
+_MIN_DIGIT_EXTENT = 0.06  # the largest component must span this share of the working image's reference side
 
 
-def working_copy(grey: np.ndarray) -> np.ndarray:
-    """Grey levels scaled so that the longest side is `WORK_SIDE`, except an image whose longest side is
-    `MIN_WORK_SIDE`–`WORK_SIDE` already: enlarging it would add pixels (2.9× for a 150-px photo, most of
+def reference_side(shape: tuple[int, ...], multi: bool = False) -> int:
+    """The side a digit's size follows: the longest of an image of one digit; the shortest (the height of
+    the row) of an image of a number written left to right, however many digits long."""
+    return min(shape[:2]) if multi else max(shape[:2])
+
+
+def working_copy(grey: np.ndarray, multi: bool = False) -> np.ndarray:
+    """Grey levels scaled so that the reference side is `WORK_SIDE`, except an image whose reference side
+    is `MIN_WORK_SIDE`–`WORK_SIDE` already: enlarging it would add pixels (2.9× for a 150-px photo, most of
     the preprocessing's time) but no detail. Only tiny or low-resolution digits are enlarged, so that their
     blurred edges span enough working pixels to measure (see `_edge_width`)."""
     h, w = grey.shape
-    if MIN_WORK_SIDE <= max(h, w) <= WORK_SIDE:
+    side = reference_side(grey.shape, multi)
+    if MIN_WORK_SIDE <= side <= WORK_SIDE:
         return grey.astype(np.float32, copy=False)
-    scale = WORK_SIDE / max(h, w)
+    scale = WORK_SIDE / side
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     return resize(grey, size, Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR)
 
@@ -51,7 +58,7 @@ class Ink:
     halo: int = 1  # how far (working px) anti-aliased edges reach beyond the thresholded strokes
 
 
-def find_ink(grey: np.ndarray) -> Ink:
+def find_ink(grey: np.ndarray, multi: bool = False) -> Ink:
     smooth = box_mean(grey, 1, "edge")  # tames sensor noise and JPEG speckle, keeps thin strokes
     bright = 1.0 - smooth if _ink_is_dark(smooth) else smooth
     residual = bright - _background(bright)
@@ -69,7 +76,7 @@ def find_ink(grey: np.ndarray) -> Ink:
     labels, areas, boxes = label(mask)
     largest = int(np.argmax(areas))
     top, left, bottom, right = boxes[largest]
-    if max(bottom - top, right - left) < _MIN_DIGIT_EXTENT * max(grey.shape):
+    if max(bottom - top, right - left) < _MIN_DIGIT_EXTENT * reference_side(grey.shape, multi):
         raise DataError("no ink found (only specks)")
     keep = np.flatnonzero(areas >= _SPECK_FRACTION * areas[largest])
     kept = {i + 1: (*box, area) for i, box, area in zip(keep.tolist(), boxes[keep].tolist(), areas[keep].tolist())}

@@ -18,7 +18,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, JpegImagePlugin
 
-from digitrec.errors import DataError
+from digitrec.errors import DataError, first_line
 from digitrec.fileio import read_capped
 
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
@@ -55,9 +55,12 @@ def _libc_trim() -> Callable[[int], int] | None:
 _MALLOC_TRIM = _libc_trim()
 
 
-def load_image(source: str | os.PathLike | bytes | bytearray | BinaryIO, name: str | None = None) -> Image.Image:
+def load_image(
+    source: str | os.PathLike | bytes | bytearray | BinaryIO, name: str | None = None, multi: bool = False
+) -> Image.Image:
     """Open and decode an image file, path or bytes, reduced to about `KEEP_SIDE` pixels on its longest
-    side and turned upright by its EXIF orientation; any failure is a `DataError` naming the source.
+    side (`multi`, a number written in a row: its shortest) and turned upright by its EXIF orientation; any
+    failure is a `DataError` naming the source.
     A JPEG in colour (YCbCr, as nearly all are) comes back grey, mode "L": its luma as decoded, which is
     all the preprocessing uses; a CMYK JPEG stays CMYK."""
     if isinstance(source, (str, os.PathLike)):
@@ -66,7 +69,15 @@ def load_image(source: str | os.PathLike | bytes | bytearray | BinaryIO, name: s
     elif isinstance(source, (bytes, bytearray, memoryview)):
         name, data = name or "<image bytes>", bytes(source)
     else:
-        name, data = name or str(getattr(source, "name", "<image stream>")), source.read(MAX_FILE_BYTES + 1)
+        name = name or str(getattr(source, "name", "<image stream>"))
+        if isinstance(source, io.TextIOBase):
+            raise DataError(f"{name}: a file object must be opened in binary mode ('rb')")
+        try:
+            data = source.read(MAX_FILE_BYTES + 1)
+        except (OSError, ValueError) as exc:  # closed, unreadable, not seekable…
+            raise DataError(f"{name}: cannot read ({first_line(exc)})") from None
+        if not isinstance(data, bytes):
+            raise DataError(f"{name}: a file object must be opened in binary mode ('rb')")
     if not data:
         raise DataError(f"{name}: file is empty")
     if len(data) > MAX_FILE_BYTES:
@@ -89,7 +100,7 @@ def load_image(source: str | os.PathLike | bytes | bytearray | BinaryIO, name: s
             _check_size(image.size, name, jpeg=False)
             image.load()  # decode now, so that truncated data fails here and not later
             pixels = image.size[0] * image.size[1]
-            image = _reduce(image)  # the last reference to the original: it is freed here
+            image = _reduce(image, multi)  # the last reference to the original: it is freed here
             _give_back_memory(pixels)
             return ImageOps.exif_transpose(image)
     except DataError:
@@ -118,7 +129,12 @@ def declared_pixels(data: bytes) -> int | None:
     return image.size[0] * image.size[1]
 
 
-def check_image(image: Image.Image | np.ndarray, name: str) -> Image.Image:
+# Modes that `grey_levels` reads directly or Pillow converts to grey or RGBA correctly.
+_BYTE_MODES = frozenset({"1", "L", "P", "RGB", "RGBA", "CMYK", "YCbCr", "LA", "PA", "RGBX", "RGBa"})
+_GREYABLE_MODES = _BYTE_MODES | {"I", "F", "I;16", "I;16B", "I;16L", "I;16N"}
+
+
+def check_image(image: Image.Image | np.ndarray, name: str, multi: bool = False) -> Image.Image:
     """An in-memory image (PIL, or a numpy array: grey (H, W), or (H, W, 1|3|4) channels; integers 0–255 or
     0–65535, floats 0–1, or bool) checked like a file's and reduced like one."""
     if isinstance(image, np.ndarray):
@@ -127,7 +143,10 @@ def check_image(image: Image.Image | np.ndarray, name: str) -> Image.Image:
         raise DataError(f"{name}: not an image ({type(image).__name__})")
     _check_size(image.size, name, jpeg=False)
     try:
-        return _reduce(image)
+        image.load()  # a lazily opened file decodes here: truncated data, a closed image fail now
+        if image.mode not in _GREYABLE_MODES:
+            image = image.convert("RGB")  # LAB, HSV: to colours first, as Pillow cannot take them to grey
+        return _reduce(image, multi)
     except Exception as exc:  # noqa: BLE001 (a PIL image in a mode Pillow cannot reduce or convert)
         raise DataError(f"{name}: unusable image ({type(exc).__name__}: {exc})") from None
 
@@ -181,9 +200,10 @@ def _check_scans(data: bytes, size: tuple[int, int], name: str) -> None:
         )
 
 
-def _reduce(image: Image.Image) -> Image.Image:
-    """Shrink by a whole factor (box average) to about `KEEP_SIDE` on the longest side, keeping the mode."""
-    factor = max(image.size) // KEEP_SIDE
+def _reduce(image: Image.Image, multi: bool = False) -> Image.Image:
+    """Shrink by a whole factor (box average) to about `KEEP_SIDE` on the longest side, keeping the mode;
+    `multi`: on the shortest side, the height of a row of digits, which the digits' size follows."""
+    factor = (min(image.size) if multi else max(image.size)) // KEEP_SIDE
     if factor < 2:
         return image
     if image.mode in ("P", "1", "CMYK", "I;16", "I;16B", "I;16L", "I;16N"):

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from digitrec import bundled
+from digitrec.errors import ConfigError, ModelError
 from digitrec.inference.core import TTA_SHIFTS, Predictor, model_input
 
 __all__ = ["TTA_SHIFTS", "Predictor", "default_model", "load_predictor", "model_input", "needs_keras"]
@@ -29,14 +30,26 @@ def default_model() -> Path:
 
 def needs_keras(source: str | os.PathLike | None) -> bool:
     """Whether loading `source` (None: the bundled model) starts Keras and its backend."""
-    return Path(source or default_model()).suffix != ".onnx"
+    return not _is_onnx(Path(source) if source is not None else default_model())
+
+
+def _is_onnx(path: Path) -> bool:
+    return path.suffix.lower() == ".onnx"
 
 
 def load_predictor(source: str | os.PathLike | None = None, threads: int | None = None) -> Predictor:
     """Load a model file (.keras or .onnx), a run directory or an ensemble run directory; None means the
     bundled model (`default_model()`). `threads` caps ONNX Runtime's intra-op threads."""
+    if source is not None and not isinstance(source, str | os.PathLike):
+        raise ModelError(
+            f"a model is a path (a .keras or .onnx file or a run directory), not a {type(source).__name__}"
+        )
+    if source is not None and not os.fspath(source):
+        raise ModelError("the model path is empty (leave it out for the bundled model)")
+    if threads is not None and (type(threads) is not int or threads < 1):
+        raise ConfigError(f"threads must be a positive integer (or None), got {threads!r}")
     path = Path(source) if source is not None else default_model()
-    if path.suffix == ".onnx":
+    if _is_onnx(path):
         from digitrec.inference.onnx_model import load_onnx_predictor  # noqa: PLC0415 (optional backend)
 
         predictor = load_onnx_predictor(path, threads)

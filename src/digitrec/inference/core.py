@@ -30,7 +30,10 @@ def shift(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
 
 def model_input(images: np.ndarray) -> np.ndarray:
     """MNIST-format uint8 (N, 28, 28), or float (N, 28, 28, 1) already in [0, 1] → float32 (N, 28, 28, 1)."""
-    x = np.asarray(images)
+    try:
+        x = np.asarray(images)
+    except ValueError:  # a ragged list of arrays
+        raise DataError("images must all be 28×28 (a list of arrays of different shapes was given)") from None
     if x.ndim == 3 and x.shape[1:] == (SIDE, SIDE):
         if x.dtype != np.uint8:
             raise DataError(f"images of shape (N, 28, 28) must be uint8 0–255 (MNIST format), got {x.dtype}")
