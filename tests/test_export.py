@@ -238,10 +238,39 @@ def test_cli_errors_are_one_line(model_file, onnx_file, tmp_path, capsys):
 def test_force_replaces_an_existing_export(model_file, tmp_path):
     output = tmp_path / "model_savedmodel"
     output.mkdir()
+    (output / "saved_model.pb").write_bytes(b"an earlier export")
     (output / "stale.txt").write_text("old")
     assert main(["export", str(model_file), "--format", "savedmodel", "--output", str(output), "--force"]) == 0
-    assert (output / "saved_model.pb").is_file() and not (output / "stale.txt").exists()
+    assert (output / "saved_model.pb").stat().st_size > 100 and not (output / "stale.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model_savedmodel", "model_savedmodel.json"]
+
+
+def test_force_never_replaces_a_folder_of_the_users_or_the_source(model_file, tmp_path, capsys):
+    """`export victim/model.keras --format savedmodel -o victim --force` once deleted victim/ with the
+    model and the user's files in it; an export over its own source destroyed the source."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    source = victim / "model.keras"
+    source.write_bytes(model_file.read_bytes())
+    (victim / "notes.txt").write_text("the user's")
+    assert main(["export", str(source), "--format", "savedmodel", "--output", str(victim), "--force"]) == 1
+    assert "is (or holds) the model being exported" in capsys.readouterr().err
+    assert main(["export", str(source), "--output", str(source), "--force"]) == 1
+    assert "is (or holds) the model being exported" in capsys.readouterr().err
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("the user's")
+    assert main(["export", str(source), "--format", "savedmodel", "--output", str(folder), "--force"]) == 1
+    assert "a directory holding other files" in capsys.readouterr().err
+    assert sorted(p.name for p in victim.iterdir()) == ["model.keras", "notes.txt"]
+    assert source.read_bytes() == model_file.read_bytes() and (folder / "notes.txt").read_text() == "the user's"
+
+
+def test_a_directory_where_the_metadata_goes_fails_before_the_export_is_written(model_file, tmp_path, capsys):
+    (tmp_path / "m.onnx.json").mkdir()
+    assert main(["export", str(model_file), "--output", str(tmp_path / "m.onnx")]) == 1
+    assert "m.onnx.json: is a directory" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx.json"]
 
 
 def test_onnx_predictor_rejects_a_bad_file(tmp_path):

@@ -211,9 +211,18 @@ def test_atomic_writes_leave_the_old_file_on_failure_and_clean_up(tmp_path):
     assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
     with atomic_path(tmp_path / "dir", directory=True) as tmp:
         (tmp / "a").write_text("1")
-    with atomic_path(tmp_path / "dir", directory=True) as tmp:
-        (tmp / "b").write_text("2")
+    with (
+        pytest.raises(StorageError, match="dir: a directory holding other files; it is not replaced"),
+        atomic_path(tmp_path / "dir", directory=True) as tmp,
+    ):
+        (tmp / "b").write_text("2")  # a directory is replaced only when its writer recognises it…
+    with atomic_path(tmp_path / "dir", directory=True, replaceable=lambda d: (d / "a").is_file()) as tmp:
+        (tmp / "b").write_text("2")  # …as here
     assert sorted(p.name for p in (tmp_path / "dir").iterdir()) == ["b"]
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(StorageError, match="fifo: not a regular file"), atomic_path(tmp_path / "fifo") as tmp:
+        tmp.write_text("never")
+    (tmp_path / "fifo").unlink()
     with (
         pytest.raises(StorageError, match="dir: is a directory; it is not replaced by a file"),
         atomic_path(tmp_path / "dir") as tmp,

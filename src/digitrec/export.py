@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from digitrec.errors import ConfigError, DigitrecError, ModelError
+from digitrec.errors import ConfigError, DigitrecError, ModelError, StorageError
 from digitrec.fileio import atomic_path, read_json, write_json
 from digitrec.provenance import versions
 from digitrec.rundir import DEFAULT_OPSET, EXPORT_FORMATS, export_path, metadata_path
@@ -99,13 +99,14 @@ def export_model(
     output = Path(output) if output is not None else export_path(source, fmt, int8_calibration is not None)
     if output.exists() and not force:
         raise DigitrecError(f"{output}: already exists (use --force to replace it)")
+    _check_outputs(Path(source), output)
     if fmt == "onnx" and not 13 <= opset <= 18:
         raise ConfigError(f"ONNX opset must be between 13 and 18, got {opset}")
     model, facts = inference_model(source)
     if callable(int8_calibration):
         int8_calibration = int8_calibration()
     started = time.perf_counter()
-    with atomic_path(output, suffix=output.suffix, directory=fmt == "savedmodel") as tmp:
+    with atomic_path(output, suffix=output.suffix, directory=fmt == "savedmodel", replaceable=_is_savedmodel) as tmp:
         details = _write_onnx(model, tmp, opset, int8_calibration) if fmt == "onnx" else _write_savedmodel(model, tmp)
     log.debug("exported %s to %s in %.1f s", source, output, time.perf_counter() - started)
     write_json(
@@ -128,6 +129,20 @@ def export_model(
         },
     )
     return output
+
+
+def _check_outputs(source: Path, output: Path) -> None:
+    """The export and its metadata may not replace the model they come from, nor a directory where the
+    metadata file goes: checked before the model is written, so that a failure leaves nothing half-done."""
+    inside = output.resolve() == source.resolve() or source.resolve().is_relative_to(output.resolve())
+    if inside:
+        raise DigitrecError(f"{output}: is (or holds) the model being exported; choose another output")
+    if metadata_path(output).is_dir():
+        raise StorageError(f"{metadata_path(output)}: is a directory, where the export's metadata goes")
+
+
+def _is_savedmodel(path: Path) -> bool:
+    return (path / "saved_model.pb").is_file()
 
 
 def _signature() -> list:

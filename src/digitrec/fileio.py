@@ -12,7 +12,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +24,23 @@ os.umask(_UMASK)
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike, suffix: str = "", directory: bool = False) -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike,
+    suffix: str = "",
+    directory: bool = False,
+    replaceable: Callable[[Path], bool] | None = None,
+) -> Iterator[Path]:
     """Yield a temporary file (or directory) beside `path`; on success it replaces `path`, on error it is
     removed and `path` is left as it was.
 
     `suffix` lets writers that insist on an extension (Keras wants `.keras`) keep it. A directory cannot
-    replace another in one rename, so an existing target directory is moved aside first (a tiny gap).
+    replace another in one rename, so an existing target directory is moved aside first (a tiny gap); it
+    must be empty or pass `replaceable` (what the writer itself wrote there before), so that a mistyped
+    output never takes a folder of the user's with it. Devices, FIFOs and sockets are never replaced.
     """
     target = Path(path)
     prefix, tail = f".{target.name}.", f"{PARTIAL}{suffix}"
-    there = "directory" if target.is_dir() else "file" if target.exists() else None
-    if there and there != ("directory" if directory else "file") and not target.is_symlink():
-        raise StorageError(f"{target}: is a {there}; it is not replaced by a {'directory' if directory else 'file'}")
+    _check_replaceable(target, directory, replaceable)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if directory:
@@ -65,6 +70,20 @@ def atomic_path(path: str | os.PathLike, suffix: str = "", directory: bool = Fal
             os.replace(tmp, target)
     finally:
         _remove(tmp)
+
+
+def _check_replaceable(target: Path, directory: bool, replaceable: Callable[[Path], bool] | None) -> None:
+    if target.is_symlink() or not target.exists():  # a link is replaced, never what it points to
+        return
+    mode = target.stat().st_mode
+    kind = "directory" if directory else "file"
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        raise StorageError(f"{target}: not a regular file (a device, FIFO or socket); write to a file instead")
+    there = "directory" if stat.S_ISDIR(mode) else "file"
+    if there != kind:
+        raise StorageError(f"{target}: is a {there}; it is not replaced by a {kind}")
+    if there == "directory" and any(target.iterdir()) and not (replaceable and replaceable(target)):
+        raise StorageError(f"{target}: a directory holding other files; it is not replaced (choose a new path)")
 
 
 def _remove(path: Path) -> None:
