@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -126,6 +127,15 @@ def idx_many_dims(ndim: int = 255) -> bytes:
 def idx_lying_header() -> bytes:
     """A plain IDX claiming 4 × 2^32 × 28 × 28 images in 24 bytes."""
     return idx_header(0x08, 0xFFFFFFFF, 4, 28, 28) + bytes(4)
+
+
+def keras_config_bomb(mib: int = 100) -> bytes:
+    """A .keras archive of ~100 KB whose config.json inflates to `mib` MiB (loading it cost ~2× that)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("metadata.json", "{}")
+        archive.writestr("config.json", '{"padding": "' + " " * (mib << 20) + '"}')
+    return buffer.getvalue()
 
 
 def good_idx(images: np.ndarray) -> bytes:

@@ -125,7 +125,8 @@ def bad_models(tmp_path_factory) -> dict[str, Path]:
     for name, model in shapes.items():
         model.save(folder / name)
     (folder / "garbage.keras").write_bytes(b"PK\x03\x04" + os.urandom(500))
-    return {name: folder / name for name in [*shapes, "garbage.keras"]}
+    (folder / "config-bomb.keras").write_bytes(hostile.keras_config_bomb())
+    return {name: folder / name for name in [*shapes, "garbage.keras", "config-bomb.keras"]}
 
 
 @pytest.mark.parametrize(
@@ -135,6 +136,7 @@ def bad_models(tmp_path_factory) -> dict[str, Path]:
         ("five-classes.keras", "(n, 10)"),
         ("no-softmax.keras", "not probabilities"),
         ("garbage.keras", "cannot load model"),
+        ("config-bomb.keras", "not a usable .keras archive"),
     ],
 )
 def test_predict_with_a_bad_model_is_one_line(bad_models, corpus, tensorflow_cap, name, phrase):

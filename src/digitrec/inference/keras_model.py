@@ -4,6 +4,7 @@ Keras (and its backend) is imported by this module only; `digitrec.inference` im
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import keras
@@ -16,6 +17,9 @@ from digitrec.inference.core import Predictor
 from digitrec.rundir import model_files
 
 INPUT_SHAPE = (None, 28, 28, 1)
+_MAX_MEMBERS = 64  # Keras writes three (config.json, metadata.json, model.weights.h5)
+_MAX_CONFIG_BYTES = 16 << 20  # this project's configs are ~20 KB; an ensemble's or a big net's far below this
+_INFLATE_ALLOWANCE = 64 << 20  # members may inflate to 4× the file's size plus this (Keras stores them as is)
 
 
 class KerasModel:
@@ -32,7 +36,8 @@ def load_keras_model(path: str | os.PathLike) -> keras.Model:
     """One .keras file, safely (Keras' safe mode: no Lambda layers or arbitrary code), checked to take
     (N, 28, 28, 1) images and give (N, 10) outputs."""
     path = Path(path)
-    check_regular(path, "model file", ModelError)
+    info = check_regular(path, "model file", ModelError)
+    _check_archive(path, info.st_size)
     try:
         model = keras.models.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 (Keras raises many types for a bad file; report one line)
@@ -48,6 +53,25 @@ def load_keras_model(path: str | os.PathLike) -> keras.Model:
             f"got {inputs or '?'} → {outputs or '?'}"
         )
     return model
+
+
+def _check_archive(path: Path, size: int) -> None:
+    """A .keras file is a zip archive (Keras stores its members uncompressed): one whose members inflate
+    far beyond its own size would cost gigabytes to load (~2× the inflated size, measured with a 300-KB file
+    whose config.json inflates to 300 MB), so it is refused before Keras opens it. An archive Python cannot
+    read is left to Keras, which names the problem."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    inflated = sum(member.file_size for member in members)
+    config = sum(member.file_size for member in members if member.filename.endswith(".json"))
+    if len(members) > _MAX_MEMBERS or config > _MAX_CONFIG_BYTES or inflated > _INFLATE_ALLOWANCE + 4 * size:
+        raise ModelError(
+            f"{path}: not a usable .keras archive ({len(members)} members inflating to {inflated:,} bytes, "
+            f"{config:,} of them JSON, from a {size:,}-byte file)"
+        )
 
 
 def load_keras_models(source: str | os.PathLike) -> list[keras.Model]:
