@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import warnings
 
 import numpy as np
 import pytest
@@ -107,11 +108,26 @@ def test_unix_line_ends_and_integral_floats_are_accepted(tmp_path):
         (2, "label", -1, "value -1 outside 0–9"),
         (1, "pixel100", 1.5, "not an integer: 1.5"),
         (3, "label", 2.5, "not an integer: 2.5"),
+        (2, "pixel300", "inf", "value inf outside 0–255"),
+        (1, "pixel9", "99999999999999999999999", "value '99999999999999999999999' outside 0–255"),
     ],
 )
 def test_bad_cell(tmp_path, row, column, value, problem):
-    message = read_error(bad_cell_file(tmp_path, row, column, value))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one line: no RuntimeWarning from a cast on the way
+        message = read_error(bad_cell_file(tmp_path, row, column, value))
     assert f"row {row} (line {row + 1}), column {column!r}: {problem}" in message
+
+
+def test_true_and_false_are_words_not_labels(tmp_path):
+    """A column of only True/False is parsed as booleans; they are not the labels 1 and 0."""
+    pixels, labels = sample()
+    rows = labelled_rows(pixels, labels)
+    for row, word in zip(rows, ["True", "False", "TRUE"], strict=False):
+        row[0] = word
+    assert "row 1 (line 2), column 'label': not a number: True" in read_error(
+        write_csv(tmp_path / "train.csv", TRAIN_HEADER, rows)
+    )
 
 
 def test_first_bad_cell_is_reported(tmp_path):

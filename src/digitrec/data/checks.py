@@ -57,6 +57,8 @@ def check_frame(frame: pd.DataFrame, source: str, lo: int, hi: int) -> np.ndarra
     numeric = frame.copy()
     for name in [name for name, dtype in frame.dtypes.items() if pd.api.types.is_object_dtype(dtype)]:
         numeric[name] = pd.to_numeric(frame[name].str.strip(), errors="coerce")
+    for name in [name for name, dtype in frame.dtypes.items() if pd.api.types.is_bool_dtype(dtype)]:
+        numeric[name] = np.nan  # the parser read True/False as booleans: words, not pixel values
     non_numeric = numeric.isna()
     if non_numeric.to_numpy().any():
         row, col = _first_bad_cell(frame, non_numeric)
@@ -66,7 +68,8 @@ def check_frame(frame: pd.DataFrame, source: str, lo: int, hi: int) -> np.ndarra
     if fractional.to_numpy().any():
         row, col = _first_bad_cell(frame, fractional)
         raise DataError(f"{_where(source, frame, row, col)}: not an integer: {_cell(frame, row, col)!r}")
-    return _check_range(frame, values.astype(np.int64), source, lo, hi)
+    # The range first, on the floats: inf or 1e23 would not survive the cast to int64.
+    return _check_range(frame, values, source, lo, hi).astype(np.int64)
 
 
 def _check_range(frame: pd.DataFrame, values: np.ndarray, source: str, lo: int, hi: int) -> np.ndarray:
