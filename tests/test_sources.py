@@ -72,6 +72,12 @@ def test_parse_spec_expands_home(monkeypatch, tmp_path):
     assert parse_data_spec("kaggle:~/digits") == DataSpec("kaggle", tmp_path / "digits")
 
 
+@pytest.mark.parametrize("text", ["kaggle:~no-such-user-here/x", "~no-such-user-here/x"])
+def test_an_unknown_users_home_is_a_data_error(text):
+    with pytest.raises(DataError, match="~no-such-user-here/x: no such user's home directory"):
+        parse_data_spec(text)
+
+
 def test_bare_directories_are_recognised_by_content(tmp_path):
     kaggle = write_kaggle_dir(tmp_path / "k", compressed=True)
     mnist = write_tiny_mnist_dir(tmp_path / "m")
@@ -173,6 +179,12 @@ def test_images_file_idx_out_of_range(tmp_path):
     write_idx(tmp_path / "wide.idx", np.full((2, 28, 28), 300, dtype=np.int16))
     with pytest.raises(DataError, match="wide.idx: pixels must be integers 0–255"):
         list(iter_images_file(tmp_path / "wide.idx"))
+
+
+def test_images_file_idx_without_images_is_an_error_as_a_csv_without_rows_is(tmp_path):
+    write_idx(tmp_path / "none.idx", np.zeros((0, 28, 28), dtype=np.uint8))
+    with pytest.raises(DataError, match="none.idx: holds no images"):
+        list(iter_images_file(tmp_path / "none.idx"))
 
 
 def test_images_file_idx_wrong_shape(tmp_path):

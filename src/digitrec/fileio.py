@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from digitrec.errors import DataError, DigitrecError, StorageError
+from digitrec.errors import DataError, DigitrecError, StorageError, first_line
 
 PARTIAL = ".partial"  # every temporary written here carries it: `clean_partials` finds them by it
 _UMASK = os.umask(0o022)
@@ -154,3 +154,5 @@ def read_json(path: str | os.PathLike, max_bytes: int = 1 << 20, what: str = "JS
         raise DataError(f"{path}: corrupt {what} ({exc})") from None
     except RecursionError:  # [[[[… nested deeper than the parser's stack, well within the size cap
         raise DataError(f"{path}: corrupt {what} (nested too deeply)") from None
+    except ValueError as exc:  # an integer of more digits than Python converts (4,300)
+        raise DataError(f"{path}: corrupt {what} ({first_line(exc)[:100]})") from None

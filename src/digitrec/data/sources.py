@@ -40,6 +40,13 @@ class Dataset:
     y_test: np.ndarray | None = None
 
 
+def _expand(text: str) -> Path:
+    try:
+        return Path(text).expanduser()
+    except RuntimeError:  # ~user for a user this system does not know
+        raise DataError(f"{text}: no such user's home directory") from None
+
+
 def parse_data_spec(text: str | None) -> DataSpec:
     """Parse `mnist`, `mnist:DIR` or `kaggle:DIR`; None falls back to $DIGITREC_DATA, then to `mnist`.
 
@@ -52,8 +59,8 @@ def parse_data_spec(text: str | None) -> DataSpec:
             if kind == "kaggle":
                 raise DataError("kaggle data needs a directory: --data kaggle:DIR")
             return DataSpec("mnist", None)
-        return DataSpec(kind, Path(rest).expanduser())
-    path = Path(text).expanduser()
+        return DataSpec(kind, _expand(rest))
+    path = _expand(text)
     if path.is_dir():
         if any(path.glob("train.csv*")):
             return DataSpec("kaggle", path)
@@ -119,7 +126,11 @@ def iter_images_file(path: str | os.PathLike, chunk: int = 4096) -> Iterator[np.
         for images, _ in iter_kaggle_csv(path, chunk_rows=min(chunk, CHUNK_ROWS)):
             yield images
         return
+    empty = True
     for part in iter_idx(path, chunk):
         images = part.reshape(-1, 28, 28) if part.ndim == 2 and part.shape[1] == 784 else part
         if len(images):
+            empty = False
             yield check_images(images, str(path))
+    if empty:  # as a CSV without rows is: an answer for nothing is not an answer
+        raise DataError(f"{path}: holds no images")
