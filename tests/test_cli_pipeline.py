@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -55,6 +56,33 @@ def test_evaluate_on_mnist_test_is_well_above_chance(seed_run):
         assert (seed_run / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (seed_run / "report.md").read_text()
     assert f"{metrics['accuracy']:.4%}" in report and "confusion.png" in report
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("no-model", "config.json: invalid recipe: Recipe.__init__() missing 1 required positional argument"),
+        ("text-val-fraction", "config.json: val_fraction"),
+        ("history-without-accuracy", "history.csv: history without the column(s) accuracy"),
+    ],
+)
+def test_evaluate_refuses_a_damaged_run_before_writing_anything(seed_run, tmp_path, capsys, damage, message):
+    run = tmp_path / "run"
+    shutil.copytree(seed_run, run, ignore=shutil.ignore_patterns("metrics.json", "*.png", "report.md"))
+    config = json.loads((run / "config.json").read_text())
+    if damage == "history-without-accuracy":
+        frame = pd.read_csv(run / "history.csv")
+        frame.drop(columns=["accuracy"]).to_csv(run / "history.csv", index=False)
+    elif damage == "no-model":
+        del config["recipe"]["model"]
+    else:
+        config["recipe"]["val_fraction"] = "0.2"
+    (run / "config.json").write_text(json.dumps(config))
+    before = sorted(p.name for p in run.iterdir())
+    assert main(["evaluate", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in run.iterdir()) == before
 
 
 def test_evaluate_on_the_validation_split(seed_run):

@@ -13,12 +13,21 @@ from sklearn.metrics import classification_report, confusion_matrix, log_loss
 from digitrec import plots
 from digitrec.data import prepare
 from digitrec.data.sources import Dataset, load_dataset
-from digitrec.errors import DataError
+from digitrec.errors import ConfigError, DataError, ModelError
 from digitrec.fileio import write_json, write_text
 from digitrec.inference import load_predictor
+from digitrec.recipes import Recipe
 from digitrec.rundir import CONFUSION, CURVES, ERRORS, METRICS, REPORT, Run, histories
 
 log = logging.getLogger(__name__)
+
+
+def run_recipe(run: Run) -> Recipe:
+    """The recipe config.json records, checked like any recipe (a damaged one is the run's `ModelError`)."""
+    try:
+        return Recipe.from_dict(run.config()["recipe"])
+    except ConfigError as exc:
+        raise ModelError(f"{run.file('config.json')}: {exc}") from None
 
 
 def evaluation_set(run: Run, data: Dataset | None, which: str) -> tuple[str, np.ndarray, np.ndarray]:
@@ -36,11 +45,11 @@ def evaluation_set(run: Run, data: Dataset | None, which: str) -> tuple[str, np.
         return f"{data.spec.kind} test set", data.x_test, data.y_test
     if which == "test":
         raise DataError(f"{data.spec}: no labelled test set (Kaggle's test.csv has no labels); use --split val")
-    val_fraction = config["recipe"]["val_fraction"]
+    val_fraction = run_recipe(run).val_fraction
     _, x_val, _, y_val = prepare.split(data.x_train, data.y_train, val_fraction, config["split_seed"], config["limit"])
     if len(x_val) == 0:
         raise DataError(f"{run.path}: the run has no validation split and the data has no labelled test set")
-    return f"{data.spec.kind} validation split ({config['recipe']['val_fraction']:.0%})", x_val, y_val
+    return f"{data.spec.kind} validation split ({val_fraction:.0%})", x_val, y_val
 
 
 def compute_metrics(labels: np.ndarray, probs: np.ndarray) -> dict:
@@ -70,13 +79,13 @@ def evaluate_run(
     """Score a run on `split` (auto: the labelled test set if the data has one, else the run's validation
     split) and write metrics.json, the three figures and report.md into it. Returns the metrics."""
     run = Run(run_dir)
+    run_recipe(run)  # everything the report reads is checked before a file is written
+    runs = histories(run.members())
     name, images, labels = evaluation_set(run, data, split)
     log.info("evaluating %s on the %s (%d images)%s", run.path, name, len(images), " with TTA" if tta else "")
     probs = load_predictor(run.path).predict_proba(images, tta=tta)
     metrics = {"evaluated_on": name, "tta": tta, **compute_metrics(labels, probs)}
     write_json(run.file(METRICS), metrics)
-
-    runs = histories(run.members())
     plots.learning_curves(runs, run.file(CURVES))
     plots.confusion(
         np.array(metrics["confusion_matrix"]),
@@ -90,7 +99,7 @@ def evaluate_run(
 
 def render_report(run: Run, metrics: dict, runs: dict[str, list[dict]]) -> str:
     config = run.config()
-    recipe = config["recipe"]
+    recipe = run_recipe(run).to_dict()
     lines = [
         f"# digitrec run `{run.path.name}`",
         "",

@@ -40,6 +40,7 @@ EXPORT_FORMATS = ("onnx", "savedmodel")
 # Here rather than in export.py, so that `digitrec export --help` (every CLI start) needs no export module.
 DEFAULT_OPSET = 17  # tf2onnx 1.17 converts up to opset 18; 17 loads in every ONNX Runtime since 1.13
 EXPORT_SUFFIXES = {("onnx", False): ".onnx", ("onnx", True): ".int8.onnx", ("savedmodel", False): "_savedmodel"}
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy")  # what every history.csv holds, at least
 MEMBERS = range(1, 1001)  # an ensemble's size: what config.json may say, and what train accepts
 SEEDS = range(2**31)  # numpy and TensorFlow take these, with room for the seeds derived per epoch and member
 _CONFIG_VALUES = {
@@ -142,6 +143,8 @@ class Run:
             except (TypeError, ValueError):  # a missing, surplus or cut-off field
                 if number < len(raw):
                     raise ModelError(f"{path}: corrupt history at data row {number}") from None
+        if rows and (missing := [name for name in HISTORY_COLUMNS if name not in rows[0]]):
+            raise ModelError(f"{path}: history without the column(s) {', '.join(missing)}")
         return rows
 
     def append_history(self, row: dict[str, float]) -> None:
