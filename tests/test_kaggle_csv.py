@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from digitrec.data.kaggle import read_kaggle_csv
+from digitrec.data.sources import iter_images_file
 from digitrec.errors import DataError
 
 PIXELS = [f"pixel{i}" for i in range(784)]
@@ -272,3 +273,26 @@ def test_real_test_csv(shared_data):
     assert images.shape == (28000, 28, 28) and images.dtype == np.uint8
     for i, row in enumerate(first_rows_by_csv_module(path, 5)):
         assert int(images[i].sum()) == sum(row)
+
+
+def test_a_byte_order_mark_and_quoted_names_are_csv_not_a_bad_header(tmp_path):
+    """Excel saves UTF-8 CSVs with a BOM and may quote every field: the same table."""
+    pixels, labels = sample()
+    path = write_csv(tmp_path / "excel.csv", [f'"{name}"' for name in TRAIN_HEADER], labelled_rows(pixels, labels))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    images, read_labels = read_kaggle_csv(path)
+    np.testing.assert_array_equal(images.reshape(3, 784), pixels)
+    np.testing.assert_array_equal(read_labels, labels)
+
+
+def test_a_header_of_one_long_name_is_reported_briefly(tmp_path):
+    path = tmp_path / "semicolons.csv"
+    path.write_text(";".join(TRAIN_HEADER) + "\n" + ";".join(["1"] * 785) + "\n")
+    message = read_error(path)
+    assert "column 1 is 'label;pixel0;pixel1;pixel2;pixel3;pixel4'" in message and len(message) < 400
+
+
+def test_an_upper_case_csv_name_is_a_csv(tmp_path):
+    pixels, _ = sample()
+    path = write_csv(tmp_path / "TEST.CSV", PIXELS, pixels.tolist())
+    np.testing.assert_array_equal(np.concatenate(list(iter_images_file(path))).reshape(3, 784), pixels)

@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from digitrec import imaging
+from digitrec.data.sources import is_csv_name
 from digitrec.data.streams import GZIP_MAGIC
 from digitrec.errors import DataError
 
@@ -112,7 +113,7 @@ def check_min_confidence(value: float | None) -> None:
 
 def file_kind(path: Path) -> str:
     """'csv' (Kaggle), 'idx' (MNIST; plain or gzip) or 'image': by name for CSV, by content otherwise."""
-    if ".csv" in path.suffixes:
+    if is_csv_name(path):
         return "csv"
     if not path.is_file():  # not opened: a FIFO would block; the image loader reports it in its words
         return "image"

@@ -42,6 +42,12 @@ def model_path(text: str) -> str:
     return text
 
 
+def output_path(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("empty path")
+    return text
+
+
 def add_model_option(parser: argparse.ArgumentParser, flag: str = "--model") -> None:
     parser.add_argument(
         flag,

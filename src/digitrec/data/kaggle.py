@@ -85,7 +85,8 @@ def _check_header(stream: io.BufferedIOBase, source: str, labelled: bool | None)
     if len(line) > MAX_HEADER_BYTES:
         raise DataError(f"{source}: the header line is longer than {MAX_HEADER_BYTES // 1024} KB: not a Kaggle CSV")
     try:
-        columns = [name.strip() for name in line.decode("utf-8").rstrip("\r\n").split(",")]
+        # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first name; quotes are CSV's
+        columns = [name.strip().strip('"') for name in line.decode("utf-8-sig").rstrip("\r\n").split(",")]
     except UnicodeDecodeError:
         raise DataError(f"{source}: cannot read as CSV (the header is not text)") from None
     has_label = columns[0] == "label"
@@ -95,7 +96,7 @@ def _check_header(stream: io.BufferedIOBase, source: str, labelled: bool | None)
         raise DataError(f"{source}: expected {want} (header starts {columns[:2]})")
     if columns != expected:
         wrong = next((i for i, (a, b) in enumerate(zip(columns, expected)) if a != b), min(len(columns), len(expected)))
-        found = columns[wrong] if wrong < len(columns) else "<end of header>"
+        found = columns[wrong][:40] if wrong < len(columns) else "<end of header>"  # a header may be one long name
         wanted = expected[wrong] if wrong < len(expected) else "<end of header>"
         layout = "label, pixel0 … pixel783" if has_label else "pixel0 … pixel783"
         raise DataError(

@@ -40,6 +40,11 @@ class Dataset:
     y_test: np.ndarray | None = None
 
 
+def is_csv_name(path: Path) -> bool:
+    """A Kaggle CSV by its name: `.csv` or `.csv.gz`, in any case."""
+    return ".csv" in (suffix.lower() for suffix in path.suffixes)
+
+
 def _expand(text: str) -> Path:
     try:
         return Path(text).expanduser()
@@ -120,7 +125,7 @@ def load_dataset(spec: DataSpec | str | None, with_test: bool = True) -> Dataset
 def iter_images_file(path: str | os.PathLike, chunk: int = 4096) -> Iterator[np.ndarray]:
     """The images of one IDX or Kaggle CSV file (by name: .csv), uint8 (n, 28, 28), `chunk` at a time."""
     path = Path(path)
-    if ".csv" in path.suffixes:
+    if is_csv_name(path):
         from digitrec.data.kaggle import CHUNK_ROWS, iter_kaggle_csv  # noqa: PLC0415 (pandas: see the imports)
 
         for images, _ in iter_kaggle_csv(path, chunk_rows=min(chunk, CHUNK_ROWS)):
