@@ -10,6 +10,7 @@ import pytest
 
 from digitrec.data.idx import write_idx
 from digitrec.engines import iter_recognize
+from digitrec.errors import ModelError
 from digitrec.recognize import Failure
 
 
@@ -69,3 +70,14 @@ def test_user_images_are_batched_and_answered_in_order(count):
     assert len(results) == count + 1 and isinstance(results[-1], Failure)
     assert all(size <= 256 for size in model.batches) and sum(model.batches) == count
     assert [r.file for r in results[:-1]] == [f"<array #{i}>" for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    "model, message", [("no-such-run", "no such model file or run directory"), ("gone.onnx", "no such file")]
+)
+def test_the_ray_engine_checks_the_model_before_starting_a_cluster(tmp_path, model, message):
+    """A missing model is one ModelError on the driver, not a failure in every actor after Ray started."""
+    from digitrec.engines.ray import iter_recognize_ray
+
+    with pytest.raises(ModelError, match=message):
+        next(iter_recognize_ray([tmp_path / "a.png"], str(tmp_path / model)))

@@ -20,7 +20,7 @@ from PIL import Image
 from digitrec import imaging
 from digitrec.data.sources import is_csv_name
 from digitrec.data.streams import GZIP_MAGIC
-from digitrec.errors import DataError
+from digitrec.errors import DataError, DigitrecError
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def prepare_image(source: Source, name: str, multi: bool = False) -> np.ndarray:
     return np.stack(digits)
 
 
-def failure(name: str, error: DataError) -> Failure:
+def failure(name: str, error: DigitrecError) -> Failure:
     """A failed input, its message starting with its name."""
     message = str(error) if str(error).startswith(name) else f"{name}: {error}"
     log.debug("failed: %s", message)

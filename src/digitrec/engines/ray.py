@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 
 from digitrec.engines.jobs import Chunk, UserImage, jobs
-from digitrec.errors import ConfigError, DataError, first_line
-from digitrec.fileio import read_capped
+from digitrec.errors import ConfigError, DataError, DigitrecError, ModelError, first_line
+from digitrec.fileio import check_regular, read_capped
 from digitrec.imaging.loading import MAX_FILE_BYTES
 from digitrec.quiet import stderr_silenced
 from digitrec.recognize import Failure, Prediction, Source, answers, failure, prepare_image
+from digitrec.rundir import model_files
 
 WINDOW = 128  # pieces per Ray Data job (one actor pool each): up to 128 × 4096 images, ~400 MB in flight
 
@@ -50,7 +51,7 @@ class _ModelActor:
                     images = prepare_image(bytes(payload), str(name), self.multi)
                 probabilities.append(self.predictor.predict_proba(images, tta=self.tta).tobytes())
                 errors.append("")
-            except DataError as exc:
+            except DigitrecError as exc:  # a bad input, or a model that fails on it: that input's failure
                 probabilities.append(b"")
                 errors.append(failure(str(name), exc).error)
         return {
@@ -116,6 +117,7 @@ def iter_recognize_ray(
     window: int = WINDOW,
 ) -> Iterator[Prediction | Failure]:
     """`digitrec.engines.iter_recognize`, on Ray: the same answers in the same order."""
+    _check_model(model)
     ray, started = _start(address, workers, temp_dir)
     try:
         pending = iter(jobs(sources))
@@ -143,6 +145,19 @@ def iter_recognize_ray(
     finally:
         if started:
             ray.shutdown()
+
+
+def _check_model(model: str | None) -> None:
+    """The model's files are there, checked here (without loading it: no backend on the driver) rather
+    than failing in every actor after the cluster has started."""
+    if model is None:
+        return
+    if not model:
+        raise ModelError("the model path is empty (leave it out for the bundled model)")
+    if str(model).lower().endswith(".onnx"):
+        check_regular(model, "model file", ModelError)
+    else:
+        model_files(model)
 
 
 def _answered(batch: list, done: dict, multi: bool, min_confidence: float | None) -> Iterator[Prediction | Failure]:
