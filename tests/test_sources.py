@@ -11,7 +11,7 @@ import pytest
 from digitrec.data import load_dataset, parse_data_spec
 from digitrec.data.download import MNIST_FILES
 from digitrec.data.idx import write_idx
-from digitrec.data.sources import DataSpec, iter_images_file, load_kaggle, load_mnist
+from digitrec.data.sources import DataSpec, is_csv_name, iter_images_file, load_kaggle, load_mnist
 from digitrec.errors import DataError
 
 PIXELS = [f"pixel{i}" for i in range(784)]
@@ -219,3 +219,10 @@ def test_real_mnist_dir(mnist):
     assert mnist.x_train.dtype == np.uint8 and mnist.y_train.dtype == np.uint8
     assert mnist.x_train.shape == (60_000, 28, 28) and mnist.x_test.shape == (10_000, 28, 28)
     assert np.bincount(mnist.y_test, minlength=10).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+@pytest.mark.parametrize(
+    "name, csv", [("A.CSV", True), ("t.csv.GZ", True), ("digit.csv.png", False), ("csv", False), ("x.gz", False)]
+)
+def test_a_csv_is_named_csv_or_csv_gz_in_any_case(name, csv):
+    assert is_csv_name(Path(name)) is csv

@@ -41,8 +41,9 @@ class Dataset:
 
 
 def is_csv_name(path: Path) -> bool:
-    """A Kaggle CSV by its name: `.csv` or `.csv.gz`, in any case."""
-    return ".csv" in (suffix.lower() for suffix in path.suffixes)
+    """A Kaggle CSV by its name: `.csv` or `.csv.gz`, in any case (`digit.csv.png` is an image)."""
+    name = path.name.lower()
+    return name.endswith((".csv", ".csv.gz"))
 
 
 def _expand(text: str) -> Path:
