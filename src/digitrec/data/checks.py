@@ -19,7 +19,8 @@ IMAGE_SHAPE = (28, 28)
 PIXEL_COLUMNS = [f"pixel{i}" for i in range(IMAGE_SHAPE[0] * IMAGE_SHAPE[1])]
 
 
-def _first_bad_cell(frame: pd.DataFrame, bad: pd.DataFrame) -> tuple[int, str]:
+def _first_bad_cell(bad: pd.DataFrame) -> tuple[int, str]:
+    """The row position and column of the first True cell, row by row."""
     row_pos = int(np.flatnonzero(bad.to_numpy().any(axis=1))[0])
     col = bad.columns[int(np.flatnonzero(bad.iloc[row_pos].to_numpy())[0])]
     return row_pos, col
@@ -51,7 +52,7 @@ def check_frame(frame: pd.DataFrame, source: str, lo: int, hi: int) -> np.ndarra
         return _check_range(frame, frame.to_numpy(dtype=np.int64), source, lo, hi)
     missing = frame.isna()
     if missing.to_numpy().any():
-        row, col = _first_bad_cell(frame, missing)
+        row, col = _first_bad_cell(missing)
         raise DataError(f"{_where(source, frame, row, col)}: missing value")
     # The parser already made clean columns numeric; only the others need a cell-by-cell look.
     numeric = frame.copy()
@@ -61,12 +62,12 @@ def check_frame(frame: pd.DataFrame, source: str, lo: int, hi: int) -> np.ndarra
         numeric[name] = np.nan  # the parser read True/False as booleans: words, not pixel values
     non_numeric = numeric.isna()
     if non_numeric.to_numpy().any():
-        row, col = _first_bad_cell(frame, non_numeric)
+        row, col = _first_bad_cell(non_numeric)
         raise DataError(f"{_where(source, frame, row, col)}: not a number: {_cell(frame, row, col)!r}")
     values = numeric.to_numpy(dtype=np.float64)
     fractional = pd.DataFrame(values != np.round(values), columns=frame.columns)
     if fractional.to_numpy().any():
-        row, col = _first_bad_cell(frame, fractional)
+        row, col = _first_bad_cell(fractional)
         raise DataError(f"{_where(source, frame, row, col)}: not an integer: {_cell(frame, row, col)!r}")
     # The range first, on the floats: inf or 1e23 would not survive the cast to int64.
     return _check_range(frame, values, source, lo, hi).astype(np.int64)
@@ -77,7 +78,7 @@ def _check_range(frame: pd.DataFrame, values: np.ndarray, source: str, lo: int, 
     if out_of_range.any():
         import pandas as pd  # noqa: PLC0415 (see the module imports)
 
-        row, col = _first_bad_cell(frame, pd.DataFrame(out_of_range, columns=frame.columns))
+        row, col = _first_bad_cell(pd.DataFrame(out_of_range, columns=frame.columns))
         raise DataError(f"{_where(source, frame, row, col)}: value {_cell(frame, row, col)!r} outside {lo}–{hi}")
     return values
 
