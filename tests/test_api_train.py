@@ -37,7 +37,8 @@ def test_train_evaluate_load_from_python(shared_data, mnist, tmp_path):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        ({"epochs": 0}, "epochs must be an integer of at least 1"),
+        ({"epochs": 0}, "epochs must be an integer from 1 to 100,000"),
+        ({"batch_size": 10**20}, "batch_size must be an integer from 1 to 1,048,576"),
         ({"limit": 0}, "limit must be a positive number of images"),
         ({"limit": -100}, "limit must be a positive number of images"),
         ({"limit": 512.5}, "limit must be a positive number of images"),
@@ -45,6 +46,7 @@ def test_train_evaluate_load_from_python(shared_data, mnist, tmp_path):
         ({"ensemble": 2000}, "an ensemble has 1 to 1000 members"),
         ({"ensemble": 2.0}, "an ensemble has 1 to 1000 members"),
         ({"batchsize": 64}, "unknown recipe fields: batchsize"),
+        ({"seed": 2**31 - 1, "ensemble": 2}, "needs seeds up to 2\\^31 - 1"),
         ({"preset": 7}, "a preset name or a .json path, got 7"),
     ],
 )

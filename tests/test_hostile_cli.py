@@ -187,6 +187,11 @@ def test_resume_with_damaged_run_files_is_one_line(run_template, tensorflow_cap)
     broken_config = make_run(run_template, "bad-config")
     (broken_config / "config.json").write_text('{"recipe": {"name": "seed"')
     cases[broken_config] = "corrupt"
+    infinite_rate = make_run(run_template, "infinite-rate")
+    config = json.loads((infinite_rate / "config.json").read_text())
+    config["recipe"]["learning_rate"] = float("inf")  # json writes Infinity, which Python reads back
+    (infinite_rate / "config.json").write_text(json.dumps(config))
+    cases[infinite_rate] = "infinite-rate/config.json: learning_rate must be a number in"
     for run_dir, phrase in cases.items():
         result = run_measured(digitrec_cmd("train", "--resume", run_dir), timeout=TIME_CAP)
         check_one_line(result, 1, phrase, tensorflow_cap)

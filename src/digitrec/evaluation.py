@@ -13,21 +13,13 @@ from sklearn.metrics import classification_report, confusion_matrix, log_loss
 from digitrec import plots
 from digitrec.data import prepare
 from digitrec.data.sources import Dataset, load_dataset
-from digitrec.errors import ConfigError, DataError, ModelError
+from digitrec.errors import DataError
 from digitrec.fileio import write_json, write_text
 from digitrec.inference import load_predictor
-from digitrec.recipes import Recipe
 from digitrec.rundir import CONFUSION, CURVES, ERRORS, METRICS, REPORT, Run, histories
+from digitrec.training.plan import run_recipe
 
 log = logging.getLogger(__name__)
-
-
-def run_recipe(run: Run) -> Recipe:
-    """The recipe config.json records, checked like any recipe (a damaged one is the run's `ModelError`)."""
-    try:
-        return Recipe.from_dict(run.config()["recipe"])
-    except ConfigError as exc:
-        raise ModelError(f"{run.file('config.json')}: {exc}") from None
 
 
 def evaluation_set(run: Run, data: Dataset | None, which: str) -> tuple[str, np.ndarray, np.ndarray]:

@@ -88,9 +88,12 @@ def _number(
         raise ConfigError(f"{name} must be a number in {interval}, got {value!r}")
 
 
-def _integer(value: Any, name: str, low: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name} must be an integer of at least {low}, got {value!r}")
+MAX_EPOCHS, MAX_BATCH_SIZE = 100_000, 1 << 20  # far beyond use, within TensorFlow's int32 steps and shapes
+
+
+def _integer(value: Any, name: str, low: int = 1, high: int = 2**31 - 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer from {low} to {high:,}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -162,8 +165,8 @@ class Recipe:
                 object.__setattr__(self, name, Args(getattr(self, name)))
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError("a recipe needs a name")
-        _integer(self.epochs, "epochs")
-        _integer(self.batch_size, "batch_size")
+        _integer(self.epochs, "epochs", high=MAX_EPOCHS)
+        _integer(self.batch_size, "batch_size", high=MAX_BATCH_SIZE)
         _choice(self.optimizer, OPTIMIZERS, "optimizer")
         _choice(self.schedule, SCHEDULES, "schedule")
         _choice(self.precision, PRECISIONS, "precision")

@@ -14,7 +14,7 @@ from digitrec.data.sources import Dataset
 from digitrec.errors import ConfigError, ModelError
 from digitrec.provenance import versions
 from digitrec.recipes import Recipe
-from digitrec.rundir import MEMBERS, SEEDS, Run
+from digitrec.rundir import CONFIG, MEMBERS, SEEDS, Run
 from digitrec.training import multiworker
 from digitrec.training.distribute import Distribution
 
@@ -35,6 +35,8 @@ def new_run(
         raise ConfigError(f"seed must be an integer between 0 and 2^31 - 1, got {seed!r}")
     if type(members) is not int or members not in MEMBERS:
         raise ConfigError(f"an ensemble has 1 to {MEMBERS[-1]} members, got {members!r}")
+    if seed + members - 1 not in SEEDS:  # members train with seeds seed … seed + members - 1
+        raise ConfigError(f"an ensemble of {members} from seed {seed} needs seeds up to 2^31 - 1; use a smaller --seed")
     if limit is not None and (type(limit) is not int or limit < 1):
         raise ConfigError(f"limit must be a positive number of images (or None for all), got {limit!r}")
     run = Run(multiworker.place(run_dir, distribution.strategy if distribution else "none"))
@@ -75,7 +77,7 @@ def resumable(run_dir: str | os.PathLike) -> tuple[Run, dict[str, Any]]:
     copy of it."""
     run = Run(run_dir)
     config = run.config()
-    Recipe.from_dict(config["recipe"])
+    run_recipe(run)
     strategy = Distribution.from_dict(config.get("distribute")).strategy
     if (where := multiworker.place(run_dir, strategy, resume=True)) != Path(run_dir):
         return resumable(where)  # a worker other than the chief: its private copy
@@ -91,3 +93,12 @@ def resumable(run_dir: str | os.PathLike) -> tuple[Run, dict[str, Any]]:
 def spec_text(data: Dataset) -> str:
     spec = data.spec
     return str(spec) if spec.path is None else f"{spec.kind}:{spec.path.resolve()}"
+
+
+def run_recipe(run: Run) -> Recipe:
+    """The recipe a run's config.json records, checked like any recipe; a damaged one is a `ModelError`
+    naming the file."""
+    try:
+        return Recipe.from_dict(run.config()["recipe"])
+    except ConfigError as exc:
+        raise ModelError(f"{run.file(CONFIG)}: {exc}") from None
