@@ -89,6 +89,7 @@ def run(args) -> int:
         import uvicorn
 
         from digitrec.serve import create_app, workers
+        from digitrec.serve.protocol import HeadDeadlineProtocol
     except ImportError as exc:
         raise ConfigError(
             f"digitrec serve needs the [serve] extra ({exc.name} is missing): pip install 'digitrec[serve]'"
@@ -117,13 +118,14 @@ def run(args) -> int:
         def announce(model_name: str) -> None:
             print(f"digitrec: serving model {model_name!r} at http://{url_host}:{port}/ (Ctrl+C to stop)", flush=True)
 
-        # Idle keep-alive connections are dropped after 5 s; beyond 4× the in-flight limit of open
-        # connections uvicorn itself answers 503, so idle or slow sockets cannot pile up without end.
+        # Idle keep-alive connections are dropped after 5 s, a connection without a complete request head
+        # after 10 s (`protocol.py`); beyond 4× the in-flight limit of open connections uvicorn itself
+        # answers 503, so idle or slow sockets cannot pile up without end.
         # h11 even where httptools is installed (uvicorn[standard]): h11 refuses a request head over 16 KiB,
         # while uvicorn's httptools protocol buffers headers without a limit (measured: 200 MB of one header
         # grew the server by 300 MB); httptools saved only ~0.2 ms of a request's CPU.
         options = {
-            "http": "h11",
+            "http": HeadDeadlineProtocol,
             "log_level": "info",
             "timeout_keep_alive": 5,
             "limit_concurrency": 4 * settings["max_in_flight"],

@@ -23,9 +23,11 @@ import queue
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from digitrec.errors import ConfigError, DigitrecError
@@ -58,6 +60,32 @@ def run(held: socket.socket, workers: int, app_settings: dict, server_options: d
     """Serve from `workers` processes on `held`'s port until SIGINT or SIGTERM; `on_ready(model_name)`
     once all of them listen. Returns 0 after a signal; a worker that cannot start, or crash-loops, is a
     `ConfigError`."""
+    with _port_lock(held.getsockname()):
+        return _run(held, workers, app_settings, server_options, on_ready)
+
+
+@contextlib.contextmanager
+def _port_lock(address: tuple) -> Iterator[None]:
+    """SO_REUSEPORT lets any process of the same user bind the port too: a second `--workers` server on it
+    would start without a word and take half the connections. So the port is also held by a lock file,
+    which the system releases when the holder ends, however it ends."""
+    try:
+        import fcntl  # noqa: PLC0415 (POSIX; SO_REUSEPORT is too)
+    except ImportError:
+        yield
+        return
+    name = f"digitrec-serve-{address[0]}-{address[1]}.lock".replace(":", "_")
+    with open(Path(tempfile.gettempdir()) / name, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConfigError(
+                f"cannot listen on {address[0]}:{address[1]}: another digitrec server with --workers holds it"
+            ) from None
+        yield
+
+
+def _run(held: socket.socket, workers: int, app_settings: dict, server_options: dict, on_ready: Callable) -> int:
     context = multiprocessing.get_context("spawn")  # a fresh interpreter: no threads or state forked
     ready = context.Queue()
     args = (held.family, held.getsockname(), app_settings, server_options, ready)

@@ -1,0 +1,57 @@
+"""The server's connections on 127.0.0.1: sockets that never send a request are closed and give their slot
+back; a port held by a `--workers` server is not shared with a second one."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit
+
+import httpx
+
+from digitrec.serve.protocol import HEAD_TIMEOUT
+
+from helpers import serve_process
+
+
+def test_connections_without_a_complete_request_head_are_closed_and_free_their_slots():
+    """With --max-in-flight 2 uvicorn keeps 8 connections; 7 silent ones and one with half a head used to
+    hold them until the clients left, everyone else getting 503. Each is closed after HEAD_TIMEOUT."""
+    with serve_process("--max-in-flight", "2") as (url, _), contextlib.ExitStack() as stack:
+        address = ("127.0.0.1", urlsplit(url).port)
+        sockets = [stack.enter_context(socket.create_connection(address)) for _ in range(8)]
+        sockets[-1].sendall(b"POST /api/predict HTTP/1.1\r\nhost: x\r\n")  # a head that never ends
+        time.sleep(0.5)
+        assert httpx.get(f"{url}/api/health", timeout=10).status_code == 503  # every slot is taken
+        time.sleep(HEAD_TIMEOUT + 1)
+        for sock in sockets:
+            sock.settimeout(5)
+            assert sock.recv(1) == b""  # closed by the server, nothing sent
+        assert httpx.get(f"{url}/api/health", timeout=10).status_code == 200
+
+
+def test_a_kept_alive_connection_serves_requests_until_it_goes_quiet():
+    with serve_process() as (url, _), httpx.Client(timeout=10) as client:
+        for _ in range(3):  # one connection, several requests, a pause between them under the deadlines
+            assert client.get(f"{url}/api/health").status_code == 200
+            time.sleep(1)
+
+
+def test_a_second_workers_server_cannot_share_the_port():
+    """SO_REUSEPORT would let it bind beside the first and take half the connections."""
+    with serve_process("--workers", "2") as (url, _):
+        port = str(urlsplit(url).port)
+        second = subprocess.run(
+            [sys.executable, "-m", "digitrec", "serve", "--port", port, "--workers", "2"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert second.returncode == 1
+        assert second.stderr == (
+            f"digitrec: error: cannot listen on 127.0.0.1:{port}: another digitrec server with --workers holds it\n"
+        )
+        assert httpx.get(f"{url}/api/health", timeout=10).status_code == 200
