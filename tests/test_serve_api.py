@@ -1,5 +1,4 @@
-"""The REST API of `digitrec serve`, through FastAPI's TestClient, with the real bundled model; and the
-`digitrec serve` command itself."""
+"""The REST API of `digitrec serve` through FastAPI's TestClient, with the bundled model; the command itself."""
 
 from __future__ import annotations
 
@@ -53,6 +52,9 @@ ENCODINGS = {
     "base64 PNG": lambda image: {"json": {"image": base64.b64encode(png_bytes(image)).decode()}},
     "PNG data URL": lambda image: {
         "json": {"image": "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()}
+    },
+    "upper-case data URL (RFC 2397)": lambda image: {
+        "json": {"image": "DATA:image/png;BASE64," + base64.b64encode(png_bytes(image)).decode()}
     },
     "multipart PNG": lambda image: {"files": {"file": ("digit.png", png_bytes(image), "image/png")}},
     "multipart JPEG scan, dark on light": lambda image: {
@@ -127,6 +129,8 @@ BAD_REQUESTS = {
     ),
     "negative value": ({"json": {"pixels": [[-1] * 28] * 28}}, 422, "greater than or equal to 0"),
     "fractional value": ({"json": {"pixels": [[0.5] * 28] * 28}}, 422, "integer"),
+    "pixels as text": ({"json": {"pixels": [["255"] * 28] * 28}}, 422, "integer"),
+    "pixels as booleans": ({"json": {"pixels": [[True] * 28] * 28}}, 422, "integer"),
     "no ink in pixels": ({"json": {"pixels": [[0] * 28] * 28}}, 422, "no ink"),
     "bad base64": ({"json": {"image": "this is *not* base64"}}, 422, "base64"),
     "base64 of garbage": (

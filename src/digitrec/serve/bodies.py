@@ -54,9 +54,9 @@ async def read_upload(request: Request) -> tuple[bytes, str]:
 
 
 def decode_base64_image(text: str) -> bytes:
-    if text.startswith("data:"):
+    if text[:5].lower() == "data:":  # RFC 2397: the scheme and ";base64" in any case
         header, comma, text = text.partition(",")
-        if not comma or not header.endswith(";base64"):
+        if not comma or not header.lower().endswith(";base64"):
             raise DataError("image: a data: URL must be base64 (data:image/png;base64,...)")
     try:
         data = base64.b64decode(text.strip(), validate=True)

@@ -20,7 +20,7 @@ Errors are JSON `{"detail": "..."}`: **408** the body did not arrive in time, **
 JSON/multipart, missing or unknown field, wrong shape, value out of range, bad base64, not an image, blank
 image), **503** the server is busy (retry after the `Retry-After` header's seconds)."""
 
-Pixel = Annotated[int, Field(ge=0, le=255)]
+Pixel = Annotated[int, Field(ge=0, le=255, strict=True)]  # an int: not "255", not true, not 255.0
 Row = Annotated[list[Pixel], Field(min_length=SIDE, max_length=SIDE)]
 
 
