@@ -53,8 +53,8 @@ ENCODINGS = {
     "PNG data URL": lambda image: {
         "json": {"image": "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()}
     },
-    "upper-case data URL (RFC 2397)": lambda image: {
-        "json": {"image": "DATA:image/png;BASE64," + base64.b64encode(png_bytes(image)).decode()}
+    "DATA:…;BASE64, URL": lambda image: {
+        "json": {"image": f"DATA:;BASE64,{base64.b64encode(png_bytes(image)).decode()}"}
     },
     "multipart PNG": lambda image: {"files": {"file": ("digit.png", png_bytes(image), "image/png")}},
     "multipart JPEG scan, dark on light": lambda image: {
