@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from digitrec.errors import ModelError, StorageError
+from digitrec.errors import ConfigError, ModelError, StorageError
 from digitrec.fileio import atomic_path, clean_partials
 from digitrec.rundir import (
     CHECKPOINT,
@@ -21,6 +21,7 @@ from digitrec.rundir import (
     metadata_path,
     model_files,
 )
+from digitrec.training.plan import check_out
 
 CONFIG_DATA = {"recipe": {"name": "seed"}, "data": "mnist", "seed": 3, "split_seed": 3, "limit": None}
 
@@ -237,3 +238,14 @@ def test_atomic_writes_leave_the_old_file_on_failure_and_clean_up(tmp_path):
     (tmp_path / ".model.keras.x1y2.partial.keras").write_bytes(b"stale")
     assert [p.name for p in clean_partials(tmp_path)] == [".model.keras.x1y2.partial.keras"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir", "out.txt"]
+
+
+def test_a_new_run_may_start_where_a_killed_one_left_only_its_config_temporary(tmp_path):
+    """A kill while config.json was written leaves `.config.json.*.partial` alone in the directory: --resume
+    finds no run there, so --out must accept it (and clear the temporary); any other file still refuses."""
+    (tmp_path / ".config.json.k2j3.partial").write_text('{"recipe": {"na')
+    check_out(tmp_path)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "notes.txt").write_text("the user's")
+    with pytest.raises(ConfigError, match="exists and is not empty"):
+        check_out(tmp_path)

@@ -12,6 +12,7 @@ from typing import Any
 from digitrec.data import prepare
 from digitrec.data.sources import Dataset
 from digitrec.errors import ConfigError, ModelError
+from digitrec.fileio import PARTIAL, clean_partials
 from digitrec.provenance import versions
 from digitrec.recipes import Recipe
 from digitrec.rundir import CONFIG, MEMBERS, SEEDS, Run
@@ -67,8 +68,10 @@ def check_out(run_dir: str | os.PathLike) -> None:
         raise ConfigError(f"{run.path} already holds a run: use --resume to continue it, or a new --out")
     if run.path.exists() and not run.path.is_dir():
         raise ConfigError(f"{run.path}: exists and is not a directory")
-    if run.path.is_dir() and any(run.path.iterdir()):
+    if run.path.is_dir() and any(PARTIAL not in path.name for path in run.path.iterdir()):
         raise ConfigError(f"{run.path}: exists and is not empty; give train a new --out (it creates the directory)")
+    if run.path.is_dir():  # only the temporaries of a run killed while writing its config.json: start over
+        clean_partials(run.path)
 
 
 def resumable(run_dir: str | os.PathLike) -> tuple[Run, dict[str, Any]]:
