@@ -38,12 +38,16 @@ def inputs(mnist, tmp_path_factory) -> list[str]:
 
 
 @pytest.fixture
-def ray_tmp():
-    """Ray's temporary directory: short, since its Unix socket paths must fit in 107 bytes."""
+def ray_tmp(monkeypatch):
+    """Ray's temporary directory: short, since its Unix socket paths must fit in 107 bytes. Also the
+    default one ($RAY_TMPDIR/ray), where a local cluster writes its address: on a fresh machine /tmp/ray
+    does not exist and `Cluster` failed writing /tmp/ray/ray_current_cluster."""
     import shutil
     import tempfile
 
     folder = tempfile.mkdtemp(prefix="rt-", dir="/tmp")
+    os.makedirs(os.path.join(folder, "ray"))
+    monkeypatch.setenv("RAY_TMPDIR", folder)
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 

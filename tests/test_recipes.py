@@ -66,7 +66,8 @@ def test_recipe_round_trips_through_a_dict():
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"epochs": 0}, "at least 1"),
+        ({"epochs": 0}, "epochs must be an integer from 1 to 100,000"),
+        ({"batch_size": 2**21}, "batch_size must be an integer from 1 to 1,048,576"),
         ({"schedule": "zigzag"}, "unknown schedule"),
         ({"optimizer": "lion2"}, "unknown optimizer"),
         ({"precision": "int4"}, "unknown precision"),
