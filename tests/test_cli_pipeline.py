@@ -184,6 +184,7 @@ def test_train_leaves_a_folder_of_the_users_alone(tmp_path):
         (["predict", "--model", "", "{tmp}/a.png"], 2, "--model: empty path"),
         (["submit", "{tmp}", "--test", "{tmp}/t.csv", "--output", ""], 2, "--output: empty path"),
         (["export", "{tmp}", "--opset", "9"], 2, "must be 13–18"),
+        (["export", "{tmp}", "--data", "mnist"], 2, "--data gives --int8 its calibration images"),
         (["submit", "{tmp}/none", "--test", "{tmp}/t.csv", "--output", "{tmp}/s.csv"], 1, "no such file"),
     ],
 )

@@ -249,3 +249,13 @@ def test_a_new_run_may_start_where_a_killed_one_left_only_its_config_temporary(t
     (tmp_path / "notes.txt").write_text("the user's")
     with pytest.raises(ConfigError, match="exists and is not empty"):
         check_out(tmp_path)
+
+
+def test_atomic_writes_to_long_names_and_below_files(tmp_path):
+    long_name = tmp_path / ("s" * 240 + ".csv")  # the temporary's name used to pass the 255-byte limit
+    with atomic_path(long_name) as tmp:
+        tmp.write_text("ok")
+    assert long_name.read_text() == "ok"
+    (tmp_path / "ok.csv").write_text("a file")
+    with pytest.raises(StorageError, match="ok.csv is a file, not a directory"), atomic_path(tmp_path / "ok.csv/x.csv"):
+        pass

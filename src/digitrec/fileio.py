@@ -39,8 +39,12 @@ def atomic_path(
     output never takes a folder of the user's with it. Devices, FIFOs and sockets are never replaced.
     """
     target = Path(path)
-    prefix, tail = f".{target.name}.", f"{PARTIAL}{suffix}"
+    # The temporary's name fits the system's 255 bytes whatever the target's (a 244-character one did not).
+    prefix, tail = f".{target.name[:100]}.", f"{PARTIAL}{suffix}"
     _check_replaceable(target, directory, replaceable)
+    blocking = next((p for p in (target.parent, *target.parent.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise StorageError(f"{target}: cannot write there, {blocking} is a file, not a directory")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if directory:

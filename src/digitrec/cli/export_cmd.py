@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from digitrec.cli._options import add_data_option, output_path, ranged
-from digitrec.errors import ConfigError
+from digitrec.errors import ConfigError, UsageError
 from digitrec.rundir import DEFAULT_OPSET, EXPORT_FORMATS
 
 opset = ranged(int, lambda v: 13 <= v <= 18, "13–18 (tf2onnx converts up to 18; ONNX Runtime ≥ 1.13 loads 17)")
@@ -49,6 +49,8 @@ def run(args) -> int:
 
     if args.int8 and args.format != "onnx":
         raise ConfigError("--int8 applies to --format onnx only")
+    if args.data is not None and not args.int8:
+        raise UsageError("--data gives --int8 its calibration images; without --int8 it has no use")
     calibration = (lambda: _calibration_images(args.data)) if args.int8 else None  # read once all else is checked
     output = export_model(
         args.source, args.format, args.output, opset=args.opset, force=args.force, int8_calibration=calibration
