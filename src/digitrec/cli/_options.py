@@ -36,16 +36,14 @@ def add_data_option(parser: argparse.ArgumentParser, help_suffix: str = "") -> N
     )
 
 
+def nonempty_path(text: str, hint: str = "") -> str:
+    if not text:
+        raise argparse.ArgumentTypeError(f"empty path{hint}")
+    return text
+
+
 def model_path(text: str) -> str:
-    if not text:
-        raise argparse.ArgumentTypeError("empty path (leave the option out for the bundled model)")
-    return text
-
-
-def output_path(text: str) -> str:
-    if not text:
-        raise argparse.ArgumentTypeError("empty path")
-    return text
+    return nonempty_path(text, " (leave the option out for the bundled model)")
 
 
 def add_model_option(parser: argparse.ArgumentParser, flag: str = "--model") -> None:

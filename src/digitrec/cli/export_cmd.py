@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from digitrec.cli._options import add_data_option, output_path, ranged
+from digitrec.cli._options import add_data_option, nonempty_path, ranged
 from digitrec.errors import ConfigError, UsageError
 from digitrec.rundir import DEFAULT_OPSET, EXPORT_FORMATS
 
@@ -25,7 +25,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     parser.add_argument(
         "--output",
         "-o",
-        type=output_path,
+        type=nonempty_path,
         metavar="PATH",
         help="default: model.onnx / model_savedmodel in the run directory, or beside the .keras file",
     )

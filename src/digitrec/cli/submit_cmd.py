@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from digitrec.cli._options import add_tta_option, output_path
+from digitrec.cli._options import add_tta_option, nonempty_path
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -16,7 +16,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory, ensemble run or .keras model")
     parser.add_argument("--test", required=True, metavar="PATH", help="Kaggle test.csv or test.csv.gz")
-    parser.add_argument("--output", required=True, type=output_path, metavar="FILE", help="submission CSV to write")
+    parser.add_argument("--output", required=True, type=nonempty_path, metavar="FILE", help="submission CSV to write")
     add_tta_option(parser)
     return parser
 

@@ -25,6 +25,7 @@ from digitrec.engines.jobs import Chunk, UserImage, jobs
 from digitrec.errors import ConfigError, DataError, DigitrecError, ModelError, first_line
 from digitrec.fileio import check_regular, read_capped
 from digitrec.imaging.loading import MAX_FILE_BYTES
+from digitrec.inference import needs_keras
 from digitrec.quiet import stderr_silenced
 from digitrec.recognize import Failure, Prediction, Source, answers, failure, prepare_image
 from digitrec.rundir import model_files
@@ -154,7 +155,7 @@ def _check_model(model: str | None) -> None:
         return
     if not model:
         raise ModelError("the model path is empty (leave it out for the bundled model)")
-    if str(model).lower().endswith(".onnx"):
+    if not needs_keras(model):  # an .onnx file
         check_regular(model, "model file", ModelError)
     else:
         model_files(model)
