@@ -259,3 +259,16 @@ def test_atomic_writes_to_long_names_and_below_files(tmp_path):
     (tmp_path / "ok.csv").write_text("a file")
     with pytest.raises(StorageError, match="ok.csv is a file, not a directory"), atomic_path(tmp_path / "ok.csv/x.csv"):
         pass
+
+
+def test_an_atomic_write_through_a_link_replaces_the_file_it_names(tmp_path):
+    (tmp_path / "real.csv").write_text("old")
+    (tmp_path / "link.csv").symlink_to("real.csv")
+    with atomic_path(tmp_path / "link.csv") as tmp:
+        tmp.write_text("new")
+    assert (tmp_path / "link.csv").is_symlink()
+    assert (tmp_path / "real.csv").read_text() == "new"
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "to-fifo").symlink_to("fifo")
+    with pytest.raises(StorageError, match="fifo: not a regular file"), atomic_path(tmp_path / "to-fifo"):
+        pass

@@ -4,14 +4,20 @@ back; a port held by a `--workers` server is not shared with a second one."""
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
+from digitrec.errors import ConfigError
+from digitrec.serve import workers
 from digitrec.serve.protocol import HEAD_TIMEOUT
 
 from helpers import serve_process
@@ -55,3 +61,30 @@ def test_a_second_workers_server_cannot_share_the_port():
             f"digitrec: error: cannot listen on 127.0.0.1:{port}: another digitrec server with --workers holds it\n"
         )
         assert httpx.get(f"{url}/api/health", timeout=10).status_code == 200
+
+
+def test_the_port_lock_is_held_once_in_a_private_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with workers._port_lock(("127.0.0.1", 8000)):
+        with pytest.raises(ConfigError, match="another digitrec server with --workers holds it"):  # noqa: SIM117
+            with workers._port_lock(("127.0.0.1", 8000)):
+                pass
+        with workers._port_lock(("127.0.0.1", 8001)):  # another port, another lock
+            pass
+    with workers._port_lock(("127.0.0.1", 8000)):  # released with its holder
+        pass
+    directory = tmp_path / f"digitrec-{os.getuid()}"
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+
+
+def test_a_lock_directory_others_can_write_is_refused(tmp_path, monkeypatch):
+    """Another user could create the lock file first (refusing every server on that port) or a link."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    directory = tmp_path / f"digitrec-{os.getuid()}"
+    directory.mkdir()
+    directory.chmod(0o777)
+    with (
+        pytest.raises(ConfigError, match="is not a private directory of this user"),
+        workers._port_lock(("127.0.0.1", 8000)),
+    ):
+        pass

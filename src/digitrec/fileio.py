@@ -36,9 +36,10 @@ def atomic_path(
     `suffix` lets writers that insist on an extension (Keras wants `.keras`) keep it. A directory cannot
     replace another in one rename, so an existing target directory is moved aside first (a tiny gap); it
     must be empty or pass `replaceable` (what the writer itself wrote there before), so that a mistyped
-    output never takes a folder of the user's with it. Devices, FIFOs and sockets are never replaced.
+    output never takes a folder of the user's with it. Devices, FIFOs and sockets are never replaced. A
+    symbolic link is followed, as `open(path, "w")` would: the file it names is replaced, the link stays.
     """
-    target = Path(path)
+    target = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
     # The temporary's name fits the system's 255 bytes whatever the target's (a 244-character one did not).
     prefix, tail = f".{target.name[:100]}.", f"{PARTIAL}{suffix}"
     _check_replaceable(target, directory, replaceable)
@@ -65,7 +66,7 @@ def atomic_path(
                     f"{target}: disk full while writing ({exc.strerror}); nothing was replaced"
                 ) from None
             raise
-        if target.is_dir() and not target.is_symlink():
+        if target.is_dir():
             old = target.with_name(f".{target.name}.old{PARTIAL}-{os.getpid()}")
             os.replace(target, old)
             os.replace(tmp, target)
@@ -77,7 +78,7 @@ def atomic_path(
 
 
 def _check_replaceable(target: Path, directory: bool, replaceable: Callable[[Path], bool] | None) -> None:
-    if target.is_symlink() or not target.exists():  # a link is replaced, never what it points to
+    if not target.exists():
         return
     mode = target.stat().st_mode
     kind = "directory" if directory else "file"

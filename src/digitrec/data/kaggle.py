@@ -37,7 +37,8 @@ def iter_kaggle_csv(
     with DataStream(path, "file") as stream, io.BufferedReader(stream) as buffered:
         has_label = _check_header(buffered, source, labelled)
         columns = (["label"] if has_label else []) + PIXEL_COLUMNS
-        rows = 0
+        rows = kept = 0
+        ended = None  # the first of the empty rows that ended the last chunk: fine if only such rows follow
         try:
             with warnings.catch_warnings():
                 # pandas would take a surplus leading field in the first data row for a row index and
@@ -51,9 +52,14 @@ def iter_kaggle_csv(
                     chunksize=chunk_rows,
                     keep_default_na=False,
                     na_values=[""],
+                    skip_blank_lines=False,  # a skipped line would shift every row and line number after it
                 )
-                for frame in reader:
-                    rows += len(frame)
+                for chunk in reader:
+                    rows += len(chunk)
+                    frame, ended = _trailing_empty_rows(chunk, ended, source)
+                    if frame.empty:
+                        continue
+                    kept += len(frame)
                     labels = check_frame(frame[["label"]], source, 0, 9)[:, 0].astype(np.uint8) if has_label else None
                     pixels = check_frame(frame[PIXEL_COLUMNS], source, 0, 255).astype(np.uint8)
                     yield pixels.reshape(-1, *IMAGE_SHAPE), labels
@@ -65,8 +71,28 @@ def iter_kaggle_csv(
             raise DataError(f"{source}: {_parser_error_detail(exc)}") from None
         except (OSError, UnicodeDecodeError, EOFError, zlib.error, ValueError) as exc:
             raise DataError(f"{source}: cannot read as CSV ({type(exc).__name__}: {str(exc)[:200]})") from None
-    if rows == 0:
+    if kept == 0:
         raise DataError(f"{source}: no data rows")
+
+
+def _trailing_empty_rows(frame: pd.DataFrame, ended: int | None, source: str) -> tuple[pd.DataFrame, int | None]:
+    """The chunk without the empty rows (blank lines) at its end, and the first of them, or `ended` if the
+    chunk holds nothing else. Empty lines at the end of a file are an editor's; anywhere else they are an
+    error, since skipping them would renumber the rows (and misalign a submission's ImageIds)."""
+    if frame.empty:
+        return frame, ended
+    if all(pd.api.types.is_integer_dtype(dtype) for dtype in frame.dtypes):
+        empty = np.zeros(len(frame), dtype=bool)  # the parser found a number in every cell
+    else:
+        empty = frame.isna().to_numpy().all(axis=1)
+    if empty.all():
+        return frame.iloc[:0], int(frame.index[0]) if ended is None else ended
+    last = len(empty) - 1 - int(np.argmin(empty[::-1]))  # the last row with a value
+    inner = np.flatnonzero(empty[:last])
+    if ended is not None or inner.size:
+        row = ended if ended is not None else int(frame.index[inner[0]])
+        raise DataError(f"{source}: row {row + 1} (line {row + 2}) is empty")
+    return frame.iloc[: last + 1], int(frame.index[last + 1]) if last + 1 < len(frame) else None
 
 
 def read_kaggle_csv(path: str | os.PathLike, labelled: bool | None = None) -> tuple[np.ndarray, np.ndarray | None]:

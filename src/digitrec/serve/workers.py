@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import queue
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -30,7 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from digitrec.errors import ConfigError, DigitrecError
+from digitrec.errors import ConfigError, DigitrecError, first_line
 
 START_TIMEOUT = 300.0  # seconds for a worker to import everything and load its model
 CRASH_LOOP_SECONDS = 10.0
@@ -74,8 +76,12 @@ def _port_lock(address: tuple) -> Iterator[None]:
     except ImportError:
         yield
         return
-    name = f"digitrec-serve-{address[0]}-{address[1]}.lock".replace(":", "_")
-    with open(Path(tempfile.gettempdir()) / name, "a") as handle:
+    name = f"serve-{address[0]}-{address[1]}.lock".replace(":", "_")
+    try:
+        handle = os.open(_lock_dir() / name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as error:
+        raise ConfigError(f"cannot lock {address[0]}:{address[1]}: {first_line(error)}") from None
+    try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -83,6 +89,21 @@ def _port_lock(address: tuple) -> Iterator[None]:
                 f"cannot listen on {address[0]}:{address[1]}: another digitrec server with --workers holds it"
             ) from None
         yield
+    finally:
+        os.close(handle)
+
+
+def _lock_dir() -> Path:
+    """This user's own directory for the lock files. SO_REUSEPORT shares a port only between sockets of one
+    user, so a lock per user is enough, and in a private directory no other user can create the lock file
+    first (which would refuse every server on that port) or plant a link in its place."""
+    directory = Path(tempfile.gettempdir()) / f"digitrec-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        directory.mkdir(mode=0o700)
+    info = directory.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise ConfigError(f"cannot lock the port: {directory} is not a private directory of this user")
+    return directory
 
 
 def _run(held: socket.socket, workers: int, app_settings: dict, server_options: dict, on_ready: Callable) -> int:

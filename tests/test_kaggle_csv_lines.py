@@ -1,0 +1,53 @@
+"""Empty lines in a Kaggle CSV: tolerated at the end of the file (an editor's), an error anywhere else,
+since skipping one would renumber every row after it (and misalign a submission's ImageIds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitrec.data.kaggle import iter_kaggle_csv, read_kaggle_csv
+
+from kaggle_files import TRAIN_HEADER, labelled_rows, read_error, sample, write_csv
+
+
+@pytest.mark.parametrize("name", ["train.csv", "train.csv.gz"])
+@pytest.mark.parametrize("chunk_rows", [1, 2, 1024])
+def test_empty_lines_at_the_end_are_ignored(tmp_path, name, chunk_rows):
+    pixels, labels = sample(n=5)
+    path = write_csv(tmp_path / name, TRAIN_HEADER, [*labelled_rows(pixels, labels), [], []])
+    chunks = list(iter_kaggle_csv(path, chunk_rows=chunk_rows))
+    np.testing.assert_array_equal(np.concatenate([c for c, _ in chunks]).reshape(5, 784), pixels)
+    np.testing.assert_array_equal(np.concatenate([labels for _, labels in chunks]), labels)
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 2, 3, 1024])
+@pytest.mark.parametrize("empty_row", [1, 3, 4])
+def test_an_empty_line_before_more_rows_is_named_by_its_line(tmp_path, chunk_rows, empty_row):
+    pixels, labels = sample(n=5)
+    rows = labelled_rows(pixels, labels)
+    rows.insert(empty_row - 1, [])
+    path = write_csv(tmp_path / "train.csv", TRAIN_HEADER, [*rows, []])
+    with pytest.raises(Exception, match=rf"row {empty_row} \(line {empty_row + 1}\) is empty$"):
+        list(iter_kaggle_csv(path, chunk_rows=chunk_rows))
+
+
+def test_a_bad_cell_after_an_empty_line_at_the_end_of_a_chunk_is_on_its_own_line(tmp_path):
+    pixels, labels = sample(n=4)
+    rows = labelled_rows(pixels, labels)
+    rows[3][5] = "x"
+    rows.insert(2, [])  # the bad cell is now on row 5, line 6
+    message = read_error(write_csv(tmp_path / "train.csv", TRAIN_HEADER, rows))
+    assert "row 3 (line 4) is empty" in message  # the first problem, where it is
+
+
+def test_a_file_of_only_empty_lines_has_no_data_rows(tmp_path):
+    assert "no data rows" in read_error(write_csv(tmp_path / "train.csv", TRAIN_HEADER, [[], [], []]))
+
+
+def test_a_row_of_empty_cells_before_the_end_is_an_empty_row(tmp_path):
+    pixels, labels = sample(n=3)
+    rows = labelled_rows(pixels, labels)
+    rows[1] = [""] * 785
+    assert read_error(write_csv(tmp_path / "train.csv", TRAIN_HEADER, rows)).endswith("row 2 (line 3) is empty")
+    assert read_kaggle_csv(write_csv(tmp_path / "ok.csv", TRAIN_HEADER, rows[:1]))[0].shape == (1, 28, 28)
