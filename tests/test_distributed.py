@@ -29,7 +29,9 @@ def inputs(mnist, tmp_path_factory) -> list[str]:
     for i in range(3):
         (folder / f"digit-{i}.png").write_bytes(black_on_white_png(mnist.x_test[20 + i], rng))
     write_idx(folder / "many.idx.gz", mnist.x_test[:5000])
-    pd.DataFrame(mnist.x_test[5000:5300].reshape(300, -1), columns=[f"pixel{i}" for i in range(784)]).to_csv(
+    some = mnist.x_test[5000:5300].copy()
+    some[10] = 0  # an empty canvas: a failure at its index, the file's other rows answered
+    pd.DataFrame(some.reshape(300, -1), columns=[f"pixel{i}" for i in range(784)]).to_csv(
         folder / "some.csv", index=False
     )
     (folder / "bad.png").write_bytes(b"not an image")
@@ -76,12 +78,12 @@ def test_the_ray_engine_answers_exactly_like_the_local_engine(inputs, ray_tmp, o
     distributed = digitrec(
         "predict", output, "--engine", "ray", "--workers", "2", *inputs, env={**os.environ, "RAY_TMPDIR": ray_tmp}
     )
-    assert local.returncode == distributed.returncode == 1  # bad.png and missing.png
+    assert local.returncode == distributed.returncode == 1  # bad.png, missing.png, some.csv[10]
     assert distributed.stdout == local.stdout
-    assert len(local.stdout.splitlines()) == 3 + 5000 + 300 + (1 if output == "--csv" else 0)
+    assert len(local.stdout.splitlines()) == 3 + 5000 + 299 + (1 if output == "--csv" else 0)
     errors = [line for line in distributed.stderr.splitlines() if line.startswith("digitrec: error:")]
     assert errors == [line for line in local.stderr.splitlines() if line.startswith("digitrec: error:")]
-    assert len(errors) == 2
+    assert len(errors) == 3 and errors[1].endswith("some.csv[10]: no ink (every pixel is 0)")
 
 
 def test_a_two_node_mini_cluster_answers_like_the_local_engine(inputs, ray_tmp, predictor):

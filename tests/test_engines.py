@@ -11,7 +11,7 @@ import pytest
 from digitrec.data.idx import write_idx
 from digitrec.engines import iter_recognize
 from digitrec.errors import ModelError
-from digitrec.recognize import Failure
+from digitrec.recognize import Failure, Prediction
 
 
 class Recording:
@@ -81,3 +81,16 @@ def test_the_ray_engine_checks_the_model_before_starting_a_cluster(tmp_path, mod
 
     with pytest.raises(ModelError, match=message):
         next(iter_recognize_ray([tmp_path / "a.png"], str(tmp_path / model)))
+
+
+@pytest.mark.parametrize("chunk", [2, 4096])
+def test_an_empty_canvas_in_a_file_is_a_failure_at_its_index_and_the_rest_are_answered(tmp_path, chunk):
+    """A model guesses at an empty square, confidently (an all-black one reads as a 1 at 99.5 %)."""
+    images = numbered(5)
+    images[1], images[3] = 0, 255
+    write_idx(tmp_path / "some.idx.gz", images)
+    results = list(iter_recognize([tmp_path / "some.idx.gz"], Recording(), chunk=chunk))
+    assert [type(r).__name__ for r in results] == ["Prediction", "Failure", "Prediction", "Failure", "Prediction"]
+    assert [r.index for r in results if isinstance(r, Prediction)] == [0, 2, 4]
+    assert results[1].error == f"{tmp_path / 'some.idx.gz'}[1]: no ink (every pixel is 0)"
+    assert results[3].error == f"{tmp_path / 'some.idx.gz'}[3]: no ink (every pixel is 255)"

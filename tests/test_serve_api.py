@@ -109,8 +109,7 @@ def blank_png() -> bytes:
 
 
 def chunks(data: bytes, size: int = 64 * 1024):
-    for start in range(0, len(data), size):
-        yield data[start : start + size]
+    yield from (data[start : start + size] for start in range(0, len(data), size))
 
 
 BAD_REQUESTS = {
@@ -131,7 +130,8 @@ BAD_REQUESTS = {
     "fractional value": ({"json": {"pixels": [[0.5] * 28] * 28}}, 422, "integer"),
     "pixels as text": ({"json": {"pixels": [["255"] * 28] * 28}}, 422, "integer"),
     "pixels as booleans": ({"json": {"pixels": [[True] * 28] * 28}}, 422, "integer"),
-    "no ink in pixels": ({"json": {"pixels": [[0] * 28] * 28}}, 422, "no ink"),
+    "no ink in pixels": ({"json": {"pixels": [[0] * 28] * 28}}, 422, "no ink (every value is 0;"),
+    "pixels all one value": ({"json": {"pixels": [[255] * 28] * 28}}, 422, "no ink (every value is 255;"),
     "bad base64": ({"json": {"image": "this is *not* base64"}}, 422, "base64"),
     "base64 of garbage": (
         {"json": {"image": base64.b64encode(b"GIF89a but not really").decode()}},
@@ -215,7 +215,7 @@ def test_a_server_bug_is_a_json_500_without_a_traceback(predictor):
     app = create_app(failing)
     failing.broken = True
     with TestClient(app, raise_server_exceptions=False) as broken:
-        response = broken.post("/api/predict", json={"pixels": [[255] * 28] * 28})
+        response = broken.post("/api/predict", json={"pixels": [[0] * 28] + [[255] * 28] * 27})
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error (RuntimeError); see the server log"}
     assert response.headers["x-content-type-options"] == "nosniff"
@@ -229,7 +229,7 @@ def test_a_server_bug_reaches_an_allowed_origin_as_a_500_and_no_other(predictor)
     failing = FailingAfterStartPredictor(predictor)
     app = create_app(failing, cors_origins=("https://elsewhere.example",))
     failing.broken = True
-    body = {"pixels": [[255] * 28] * 28}
+    body = {"pixels": [[0] * 28] + [[255] * 28] * 27}
     with TestClient(app, raise_server_exceptions=False) as broken:
         allowed = broken.post("/api/predict", json=body, headers={"origin": "https://elsewhere.example"})
         other = broken.post("/api/predict", json=body, headers={"origin": "https://evil.example"})

@@ -20,9 +20,10 @@ file,index,digit,confidence,second,second_confidence,third,third_confidence,unce
 (with --multi: file,index,digits,confidence,digit_confidences,uncertain).
 A file that cannot be read is reported on stderr, one line each, never on stdout, so stdout always parses;
 the other files are still answered and the exit code is 1 (an IDX/CSV file failing part-way keeps the
-answers before the failure). Answers are printed as they come, so inputs of any size stream in constant
-memory; --progress (default on a terminal) shows images/s on stderr. Answers below --min-confidence are flagged
-("?" in the table), not dropped, and do not change the exit code.
+answers before the failure; an image in it with one value in every pixel, an empty canvas, is reported
+as file[index] and the file's other images answered). Answers are printed as they come, so inputs of any
+size stream in constant memory; --progress (default on a terminal) shows images/s on stderr. Answers below
+--min-confidence are flagged ("?" in the table), not dropped, and do not change the exit code.
 """
 
 

@@ -97,6 +97,13 @@ def check_images(images: np.ndarray, source: str) -> np.ndarray:
     return images
 
 
+def uniform_images(images: np.ndarray) -> np.ndarray:
+    """Which MNIST-format images (N, 28, 28) hold one value in every pixel: an empty canvas, nothing to read.
+    A model has no answer for it but guesses, confidently (an all-black image reads as a 1 at 99.5 %)."""
+    flat = images.reshape(len(images), -1)
+    return flat.min(axis=1) == flat.max(axis=1)
+
+
 def check_labels(labels: np.ndarray, count: int, source: str) -> np.ndarray:
     """Labels must be one integer 0–9 per image; returned as uint8."""
     labels = np.asarray(labels)

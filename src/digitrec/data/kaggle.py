@@ -81,10 +81,8 @@ def _trailing_empty_rows(frame: pd.DataFrame, ended: int | None, source: str) ->
     error, since skipping them would renumber the rows (and misalign a submission's ImageIds)."""
     if frame.empty:
         return frame, ended
-    if all(pd.api.types.is_integer_dtype(dtype) for dtype in frame.dtypes):
-        empty = np.zeros(len(frame), dtype=bool)  # the parser found a number in every cell
-    else:
-        empty = frame.isna().to_numpy().all(axis=1)
+    integers = all(pd.api.types.is_integer_dtype(dtype) for dtype in frame.dtypes)  # a number in every cell
+    empty = np.zeros(len(frame), bool) if integers else np.asarray(frame.isna().to_numpy().all(axis=1))
     if empty.all():
         return frame.iloc[:0], int(frame.index[0]) if ended is None else ended
     last = len(empty) - 1 - int(np.argmin(empty[::-1]))  # the last row with a value

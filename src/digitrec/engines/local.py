@@ -9,7 +9,16 @@ import numpy as np
 
 from digitrec.engines.jobs import CHUNK, Chunk, UserImage, jobs
 from digitrec.errors import DataError
-from digitrec.recognize import Failure, Prediction, ProbabilityModel, Source, answers, failure, prepare_image
+from digitrec.recognize import (
+    Failure,
+    Prediction,
+    ProbabilityModel,
+    Source,
+    answers,
+    failure,
+    file_answers,
+    prepare_image,
+)
 
 BATCH = 256  # user images prepared before the model runs on all of them at once
 
@@ -49,12 +58,8 @@ def iter_recognize(
     for job in jobs(sources, chunk):
         if isinstance(job, Chunk):  # a chunk of a large file: answered at once
             yield from flush()
-            yield from answers(
-                job.file,
-                predictor.predict_proba(job.images, tta=tta),
-                first_index=job.first_index,
-                min_confidence=min_confidence,
-            )
+            probabilities = predictor.predict_proba(job.images, tta=tta)
+            yield from file_answers(job.file, job.images, probabilities, job.first_index, min_confidence)
             continue
         if isinstance(job, Failure):
             pending.append(job)

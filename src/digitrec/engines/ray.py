@@ -27,7 +27,7 @@ from digitrec.fileio import check_regular, read_capped
 from digitrec.imaging.loading import MAX_FILE_BYTES
 from digitrec.inference import needs_keras
 from digitrec.quiet import stderr_silenced
-from digitrec.recognize import Failure, Prediction, Source, answers, failure, prepare_image
+from digitrec.recognize import Failure, Prediction, Source, answers, failure, file_answers, prepare_image
 from digitrec.rundir import model_files
 
 WINDOW = 128  # pieces per Ray Data job (one actor pool each): up to 128 × 4096 images, ~400 MB in flight
@@ -171,5 +171,7 @@ def _answered(batch: list, done: dict, multi: bool, min_confidence: float | None
             yield Failure(job.file, str(row["error"]))
             continue
         probabilities = np.frombuffer(row["probabilities"], np.float32).reshape(-1, 10)
-        first = job.first_index if isinstance(job, Chunk) else None
-        yield from answers(job.file, probabilities, first_index=first, multi=multi, min_confidence=min_confidence)
+        if isinstance(job, Chunk):
+            yield from file_answers(job.file, job.images, probabilities, job.first_index, min_confidence)
+        else:
+            yield from answers(job.file, probabilities, multi=multi, min_confidence=min_confidence)

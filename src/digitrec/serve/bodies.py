@@ -11,6 +11,7 @@ from fastapi import Request
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException  # the base class: Starlette raises it for bad multipart
 
+from digitrec.data.checks import uniform_images
 from digitrec.errors import DataError
 from digitrec.serve.schemas import PredictRequest, validation_message
 
@@ -29,10 +30,12 @@ async def read_json(request: Request) -> bytes | np.ndarray:
         raise DataError(validation_message(exc)) from None
     if body.image is not None:
         return decode_base64_image(body.image)
-    pixels = np.asarray(body.pixels, dtype=np.uint8)
-    if not pixels.any():
-        raise DataError("pixels: no ink (all values are 0; the digit must be light on a dark background)")
-    return pixels[np.newaxis]
+    pixels = np.asarray(body.pixels, dtype=np.uint8)[np.newaxis]
+    if uniform_images(pixels)[0]:
+        raise DataError(
+            f"pixels: no ink (every value is {pixels.flat[0]}; the digit must be light on a dark background)"
+        )
+    return pixels
 
 
 async def read_upload(request: Request) -> tuple[bytes, str]:
