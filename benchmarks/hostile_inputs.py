@@ -7,6 +7,7 @@ exit code, the one error line, the wall time and the peak RSS (the process's VmH
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -83,4 +84,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

@@ -130,7 +130,8 @@ def train(
 
 def evaluate(run: str | os.PathLike, *, split: str = "auto", tta: bool = False, data: str | None = None) -> dict:
     """Score a run as `digitrec evaluate` does (metrics.json, curves, confusion matrix, worst errors and
-    report.md written into it) and return the metrics."""
+    report.md written into it) and return the metrics. `data` (`mnist`, `mnist:DIR` or `kaggle:DIR`) scores it
+    on another data set; by default on the one it was trained on."""
     from digitrec.data import load_dataset  # noqa: PLC0415
     from digitrec.evaluation import evaluate_run  # noqa: PLC0415
 

@@ -27,12 +27,14 @@ probability = ranged(float, lambda v: 0 < v <= 1, "in (0, 1]")
 port_number = ranged(int, lambda v: 0 <= v <= 65535, "0–65535 (0: any free port)")
 
 
-def add_data_option(parser: argparse.ArgumentParser, help_suffix: str = "") -> None:
+def add_data_option(
+    parser: argparse.ArgumentParser, use: str = "", default: str = "$DIGITREC_DATA, else mnist"
+) -> None:
     parser.add_argument(
         "--data",
         metavar="SPEC",
-        help="mnist (download into the cache), mnist:DIR (IDX files) or kaggle:DIR (train.csv[.gz]); "
-        "default: $DIGITREC_DATA, else mnist" + help_suffix,
+        help=f"{use}mnist (download into the cache), mnist:DIR (IDX files) or kaggle:DIR (train.csv[.gz]); "
+        f"default: {default}",
     )
 
 

@@ -16,7 +16,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "errors.png and report.md into the run directory.",
     )
     parser.add_argument("run_dir", metavar="RUN_DIR")
-    add_data_option(parser, " (default: the data the run was trained on)")
+    add_data_option(parser, default="the data the run was trained on ($DIGITREC_DATA is not consulted)")
     parser.add_argument(
         "--split",
         choices=("auto", "test", "val"),

@@ -38,7 +38,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="quantize the ONNX export to int8 (several times faster on CPUs with VNNI), "
         "calibrated on 1,000 training images of --data; default output model.int8.onnx",
     )
-    add_data_option(parser, " (with --int8: the calibration images)")
+    add_data_option(parser, use="with --int8, the calibration images: ")
     parser.add_argument("--force", action="store_true", help="replace an existing output")
     return parser
 
