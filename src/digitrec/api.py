@@ -47,9 +47,10 @@ class Recognizer:
     ) -> list[Prediction]:
         """The digit in each input: image file paths, image bytes, binary file objects, PIL images or numpy
         arrays (one image each, any size and polarity), IDX or Kaggle CSV paths (one answer per image inside,
-        with its `index`). A single input may be given without a list. The first input that cannot be read
-        raises `DataError` (inputs are read in batches of up to 256, so a generator may have been advanced
-        past it). `min_confidence` in (0, 1] flags answers below it (`uncertain`)."""
+        with its `index`). A single input may be given without a list. The first input that cannot be read,
+        or has no ink (an empty canvas inside an IDX/CSV file too), raises `DataError` (inputs are read in
+        batches of up to 256, so a generator may have been advanced past it). `min_confidence` in (0, 1]
+        flags answers below it (`uncertain`)."""
         check_min_confidence(min_confidence)
         if isinstance(inputs, _ONE) or is_stream(inputs):
             inputs = [inputs]  # type: ignore[list-item]
