@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,9 @@ from digitrec.errors import DataError
 from digitrec.fileio import atomic_path
 
 _FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_OPEN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 MAX_HEADER_BYTES = 64 * 1024  # the real header is 785 names, 9 KB: a longer first line is not a Kaggle CSV
+_SURPLUS = "(a field more than the header)"
 CHUNK_ROWS = 1024  # rows parsed at a time: 28,000 rows cost ~55 MB (22 MB of them the images), not a GB
 
 
@@ -37,34 +38,35 @@ def iter_kaggle_csv(
     with DataStream(path, "file") as stream, io.BufferedReader(stream) as buffered:
         has_label = _check_header(buffered, source, labelled)
         columns = (["label"] if has_label else []) + PIXEL_COLUMNS
-        rows = kept = 0
+        kept = 0
         ended = None  # the first of the empty rows that ended the last chunk: fine if only such rows follow
         try:
-            with warnings.catch_warnings():
-                # pandas would take a surplus leading field in the first data row for a row index and
-                # shift every column by one without a word; index_col=False makes it warn instead.
-                warnings.simplefilter("error", pd.errors.ParserWarning)
-                reader = pd.read_csv(
-                    buffered,
-                    header=None,
-                    names=columns,
-                    index_col=False,
-                    chunksize=chunk_rows,
-                    keep_default_na=False,
-                    na_values=[""],
-                    skip_blank_lines=False,  # a skipped line would shift every row and line number after it
-                )
-                for chunk in reader:
-                    rows += len(chunk)
-                    frame, ended = _trailing_empty_rows(chunk, ended, source)
-                    if frame.empty:
-                        continue
-                    kept += len(frame)
-                    labels = check_frame(frame[["label"]], source, 0, 9)[:, 0].astype(np.uint8) if has_label else None
-                    pixels = check_frame(frame[PIXEL_COLUMNS], source, 0, 255).astype(np.uint8)
-                    yield pixels.reshape(-1, *IMAGE_SHAPE), labels
-        except pd.errors.ParserWarning:
-            raise DataError(f"{source}: row {rows + 1} (line {rows + 2}) has more fields than the header") from None
+            reader = pd.read_csv(
+                io.BufferedReader(_WithoutNul(buffered, source)),
+                header=None,
+                # One column more than the header: a row with one field too many fills it (without it
+                # pandas takes a surplus field in the first row for a row index, shifting every column,
+                # and drops it from later chunks' rows without a word); two or more too many is the
+                # parser's error.
+                names=[*columns, _SURPLUS],
+                index_col=False,
+                chunksize=chunk_rows,
+                keep_default_na=False,
+                na_values=[""],
+                skip_blank_lines=False,  # a skipped line would shift every row and line number after it
+            )
+            for chunk in reader:
+                surplus = np.flatnonzero(chunk.pop(_SURPLUS).notna().to_numpy())
+                if surplus.size:
+                    row = int(chunk.index[surplus[0]])
+                    raise DataError(f"{source}: row {row + 1} (line {row + 2}) has more fields than the header")
+                frame, ended = _trailing_empty_rows(chunk, ended, source)
+                if frame.empty:
+                    continue
+                kept += len(frame)
+                labels = check_frame(frame[["label"]], source, 0, 9)[:, 0].astype(np.uint8) if has_label else None
+                pixels = check_frame(frame[PIXEL_COLUMNS], source, 0, 255).astype(np.uint8)
+                yield pixels.reshape(-1, *IMAGE_SHAPE), labels
         except pd.errors.EmptyDataError:
             pass  # no rows after the header: reported below
         except pd.errors.ParserError as exc:
@@ -130,13 +132,38 @@ def _check_header(stream: io.BufferedIOBase, source: str, labelled: bool | None)
     return has_label
 
 
+class _WithoutNul(io.RawIOBase):
+    """The rows' bytes, refusing a NUL byte: pandas' tokenizer ends a field at one without a word, so a
+    cell `1<NUL>7` would read as 1. The first line after the header is line 2."""
+
+    def __init__(self, inner: io.BufferedIOBase, source: str):
+        super().__init__()
+        self.inner, self.source, self.line = inner, source, 2
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        count = self.inner.readinto(buffer)
+        data = bytes(memoryview(buffer)[:count])
+        if (at := data.find(b"\0")) >= 0:
+            line = self.line + data.count(b"\n", 0, at)
+            raise DataError(f"{self.source}: row {line - 1} (line {line}) holds a NUL byte: not a text CSV")
+        self.line += data.count(b"\n")
+        return count
+
+
 def _parser_error_detail(exc: Exception) -> str:
-    """pandas' tokenizer error in our words; its line numbers count from the first data row."""
+    """pandas' tokenizer error in our words; its line numbers count from the first data row (from 1, or
+    from 0 for an open quote)."""
     detail = str(exc).strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
     if match := _FIELD_COUNT.search(detail):
         expected, line, saw = map(int, match.groups())
-        return f"row {line} (line {line + 1}) has {saw} fields, expected {expected}"
-    return f"malformed CSV: {detail}"
+        return f"row {line} (line {line + 1}) has {saw} fields, expected {expected - 1}"  # less the surplus
+    if match := _OPEN_QUOTE.search(detail):
+        row = int(match.group(1)) + 1
+        return f"row {row} (line {row + 1}) opens a quote that never closes"
+    return f"malformed CSV: {detail[:200]}"
 
 
 def write_submission(labels: np.ndarray, path: str | os.PathLike) -> Path:
