@@ -188,9 +188,20 @@ def test_images_file_idx_without_images_is_an_error_as_a_csv_without_rows_is(tmp
 
 
 def test_images_file_idx_wrong_shape(tmp_path):
-    write_idx(tmp_path / "small.idx", np.zeros((2, 8, 8), dtype=np.uint8))
-    with pytest.raises(DataError, match=r"small.idx: expected images of shape \(N, 28, 28\)"):
+    write_idx(tmp_path / "small.idx", np.zeros((5000, 8, 8), dtype=np.uint8))
+    with pytest.raises(
+        DataError,
+        match=r"small.idx: expected entries of shape \(N, 28, 28\) or \(N, 784\), the file holds \(5000, 8, 8\)$",
+    ):
         list(iter_images_file(tmp_path / "small.idx"))
+
+
+def test_images_file_idx_shape_is_checked_on_the_header_before_any_data_is_read(tmp_path):
+    """A 21-MB .gz announcing 40,000 × 40,000 items was read a whole chunk (3.2 GB) before its shape was."""
+    header = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (1, 40_000, 40_000))
+    (tmp_path / "wide.idx.gz").write_bytes(gzip.compress(header))  # no data at all: reading any would fail
+    with pytest.raises(DataError, match=r"the file holds \(1, 40000, 40000\)$"):
+        list(iter_images_file(tmp_path / "wide.idx.gz"))
 
 
 def test_images_file_csv(tmp_path):

@@ -124,14 +124,21 @@ def read_idx(path: str | os.PathLike, max_bytes: int = MAX_PAYLOAD) -> np.ndarra
     return _array(payload, header, path)
 
 
-def iter_idx(path: str | os.PathLike, chunk_items: int = 4096) -> Iterator[np.ndarray]:
+def iter_idx(
+    path: str | os.PathLike, chunk_items: int = 4096, item_shapes: tuple[tuple[int, ...], ...] | None = None
+) -> Iterator[np.ndarray]:
     """Read an IDX file (plain or gzip) `chunk_items` entries of its first axis at a time: memory follows
     the chunk, whatever the file's length. The sizes are checked as in `read_idx` (a plain file before any
-    data is read; a compressed one as it ends), so the last chunk comes only from a file that is whole."""
+    data is read; a compressed one as it ends), so the last chunk comes only from a file that is whole.
+    `item_shapes`: the shapes its entries may have, checked on the header, before any data is read (a
+    chunk of 4,096 entries of 40,000 × 40,000 would be gigabytes)."""
     path = Path(path)
     with DataStream(path, "file") as stream:
         _standard_checksum(path, stream.size)
         header = read_header(stream)
+        if item_shapes is not None and header.dims[1:] not in item_shapes:
+            wanted = " or ".join(str(("N", *shape)).replace("'", "") for shape in item_shapes)
+            raise DataError(f"{path}: expected entries of shape {wanted}, the file holds {header.dims}")
         if not stream.compressed and stream.size != header.size + header.payload:
             raise _size_mismatch(path, header, str(stream.size))
         item_bytes = math.prod(header.dims[1:]) * header.dtype.itemsize

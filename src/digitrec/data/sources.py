@@ -133,7 +133,7 @@ def iter_images_file(path: str | os.PathLike, chunk: int = 4096) -> Iterator[np.
             yield images
         return
     empty = True
-    for part in iter_idx(path, chunk):
+    for part in iter_idx(path, chunk, item_shapes=((28, 28), (784,))):
         images = part.reshape(-1, 28, 28) if part.ndim == 2 and part.shape[1] == 784 else part
         if len(images):
             empty = False
