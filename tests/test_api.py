@@ -180,6 +180,17 @@ def test_images_pillow_cannot_read_or_take_to_grey(rec, photos, tmp_path):
     assert rec.predict(lab)[0].digit == digit
 
 
+@pytest.mark.parametrize("name", ["digit.ico", "photo.avif"])
+def test_files_starting_with_two_zero_bytes_are_images_unless_an_idx_magic_follows(rec, photos, tmp_path, name):
+    """ICO, AVIF and HEIC files start with two zero bytes, as IDX does: they were read as bad IDX files."""
+    if name.endswith(".ico"):
+        Image.open(photos[6][0]).convert("RGB").save(tmp_path / name, sizes=[(128, 128)])
+    else:
+        (tmp_path / name).write_bytes(b"\0\0\0\x20ftypavif" + bytes(100))
+    with pytest.raises(digitrec.DataError, match=f"{name}: not an image file \\(or not one of PNG"):
+        rec.predict(tmp_path / name)
+
+
 @pytest.mark.parametrize("bad", [2, -1, 0, float("nan"), "0.5", True])
 def test_min_confidence_must_be_a_probability(rec, photos, bad):
     with pytest.raises(digitrec.DataError, match="min_confidence must be a number in"):

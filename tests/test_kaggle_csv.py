@@ -84,6 +84,7 @@ def test_unix_line_ends_and_integral_floats_are_accepted(tmp_path):
         (3, "label", 2.5, "not an integer: 2.5"),
         (2, "pixel300", "inf", "value inf outside 0–255"),
         (1, "pixel9", "99999999999999999999999", "value '99999999999999999999999' outside 0–255"),
+        (2, "pixel7", "x" * 100_000, f"not a number: '{'x' * 39}…"),  # a message is one short line
     ],
 )
 def test_bad_cell(tmp_path, row, column, value, problem):

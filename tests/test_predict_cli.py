@@ -138,7 +138,7 @@ def test_min_confidence_flags_uncertain_answers(inputs, capsys):
 
 
 def test_a_bad_file_is_reported_and_the_others_still_answered(inputs, capsys, tmp_path):
-    missing = str(tmp_path / "missing.png")
+    missing = str(tmp_path / "missing\nfile.png")  # a newline in a name does not break the one-line report
     files = [inputs["files"][0], inputs["corrupt"], inputs["files"][1], inputs["blank"], missing]
     code, out, err = predict(capsys, "--json", *files)
     assert code == 1
@@ -147,7 +147,7 @@ def test_a_bad_file_is_reported_and_the_others_still_answered(inputs, capsys, tm
     assert len(errors) == 3
     assert errors[0].startswith(f"digitrec: error: {inputs['corrupt']}: corrupt or truncated")
     assert errors[1] == f"digitrec: error: {inputs['blank']}: no ink found (blank, uniform or noise-only image)"
-    assert errors[2] == f"digitrec: error: {missing}: no such file"
+    assert errors[2] == f"digitrec: error: {tmp_path / 'missing file.png'}: no such file"
 
 
 def test_multi_reads_a_number(inputs, capsys):

@@ -146,8 +146,17 @@ def test_kaggle_dir(tmp_path, compressed):
 
 def test_kaggle_dir_without_test_file(tmp_path):
     directory = write_kaggle_dir(tmp_path)
-    (directory / "test.csv").unlink()
+    (directory / "test.csv").rename(directory / "test.csv.zip")  # a stray archive beside it is not the data
+    (directory / "test.csv.bak").write_text("anything")
     assert load_kaggle(directory).x_test is None
+
+
+def test_kaggle_dir_with_a_directory_for_train_file_names_it(tmp_path):
+    directory = write_kaggle_dir(tmp_path)
+    (directory / "train.csv").unlink()
+    (directory / "train.csv").mkdir()
+    with pytest.raises(DataError, match="train.csv: is a directory"):
+        load_kaggle(directory)
 
 
 def test_kaggle_dir_without_train_file(tmp_path):

@@ -30,3 +30,9 @@ def first_line(exc: BaseException) -> str:
     other libraries, whose messages may span pages (or be empty)."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else ""
+
+
+def one_line(message: str) -> str:
+    """A message as the one line the CLI prints: a file name or a value with a newline in it would
+    otherwise break it (and a script reading stderr line by line)."""
+    return " ".join(message.split())

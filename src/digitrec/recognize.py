@@ -19,6 +19,7 @@ from PIL import Image
 
 from digitrec import imaging
 from digitrec.data.checks import uniform_images
+from digitrec.data.idx import looks_like_idx
 from digitrec.data.sources import is_csv_name
 from digitrec.data.streams import GZIP_MAGIC
 from digitrec.errors import DataError, DigitrecError
@@ -137,8 +138,8 @@ def file_kind(path: Path) -> str:
             head = stream.read(4)
     except OSError:
         return "image"
-    # IDX starts with two zero bytes, which no image format does; gzip here can only be IDX (CSV has ".csv").
-    if head[:2] in (GZIP_MAGIC, b"\0\0"):
+    # gzip here can only be IDX (CSV has ".csv")
+    if head[:2] == GZIP_MAGIC or looks_like_idx(head):
         return "idx"
     return "image"
 

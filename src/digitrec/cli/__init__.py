@@ -17,7 +17,7 @@ import sys
 
 from digitrec._version import __version__
 from digitrec.cli._backend import quiet_backend, start_backend_quietly
-from digitrec.errors import DigitrecError, UsageError, first_line
+from digitrec.errors import DigitrecError, UsageError, first_line, one_line
 
 # Subcommands are the `*_cmd` modules of this package, listed in --help in this order (others after).
 ORDER = ("train", "evaluate", "submit", "predict", "serve", "export", "info")
@@ -90,5 +90,5 @@ def _stdout_gone() -> bool:
 
 
 def _fail(message: str, code: int = 1) -> int:
-    print(f"digitrec: error: {' '.join(message.split())}", file=sys.stderr)
+    print(f"digitrec: error: {one_line(message)}", file=sys.stderr)
     return code

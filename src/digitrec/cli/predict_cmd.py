@@ -7,6 +7,7 @@ import sys
 
 from digitrec.cli._options import add_model_option, add_tta_option, model_needs_backend, positive_int, probability
 from digitrec.cli._output import CsvWriter, JsonWriter, Progress, TableWriter
+from digitrec.errors import one_line
 
 EPILOG = """\
 inputs: image files (PNG, JPEG, BMP, GIF, WebP, TIFF; any size, dark ink on light paper or the reverse)
@@ -111,7 +112,7 @@ def run(args) -> int:
         if isinstance(result, Failure):
             failures += 1
             progress.clear()
-            print(f"digitrec: error: {result.error}", file=sys.stderr, flush=True)
+            print(f"digitrec: error: {one_line(result.error)}", file=sys.stderr, flush=True)
         else:
             writer.write(result)
             progress.add()

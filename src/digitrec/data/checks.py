@@ -26,10 +26,12 @@ def _first_bad_cell(bad: pd.DataFrame) -> tuple[int, str]:
     return row_pos, col
 
 
-def _cell(frame: pd.DataFrame, row_pos: int, column: str):
-    """The cell as a plain Python value, so messages read `-1`, not numpy's `np.int64(-1)`."""
+def _cell(frame: pd.DataFrame, row_pos: int, column: str) -> str:
+    """The cell as a message shows it: a plain Python value (`-1`, not numpy's `np.int64(-1)`), and at
+    most 40 characters of it (a cell may be megabytes long)."""
     value = frame[column].iloc[row_pos]
-    return value.item() if isinstance(value, np.generic) else value
+    shown = repr(value.item() if isinstance(value, np.generic) else value)
+    return shown if len(shown) <= 40 else f"{shown[:40]}…"
 
 
 def _where(source: str, frame: pd.DataFrame, row_pos: int, column: str) -> str:
@@ -63,12 +65,12 @@ def check_frame(frame: pd.DataFrame, source: str, lo: int, hi: int) -> np.ndarra
     non_numeric = numeric.isna()
     if non_numeric.to_numpy().any():
         row, col = _first_bad_cell(non_numeric)
-        raise DataError(f"{_where(source, frame, row, col)}: not a number: {_cell(frame, row, col)!r}")
+        raise DataError(f"{_where(source, frame, row, col)}: not a number: {_cell(frame, row, col)}")
     values = numeric.to_numpy(dtype=np.float64)
     fractional = pd.DataFrame(values != np.round(values), columns=frame.columns)
     if fractional.to_numpy().any():
         row, col = _first_bad_cell(fractional)
-        raise DataError(f"{_where(source, frame, row, col)}: not an integer: {_cell(frame, row, col)!r}")
+        raise DataError(f"{_where(source, frame, row, col)}: not an integer: {_cell(frame, row, col)}")
     # The range first, on the floats: inf or 1e23 would not survive the cast to int64.
     return _check_range(frame, values, source, lo, hi).astype(np.int64)
 
@@ -79,7 +81,7 @@ def _check_range(frame: pd.DataFrame, values: np.ndarray, source: str, lo: int, 
         import pandas as pd  # noqa: PLC0415 (see the module imports)
 
         row, col = _first_bad_cell(pd.DataFrame(out_of_range, columns=frame.columns))
-        raise DataError(f"{_where(source, frame, row, col)}: value {_cell(frame, row, col)!r} outside {lo}–{hi}")
+        raise DataError(f"{_where(source, frame, row, col)}: value {_cell(frame, row, col)} outside {lo}–{hi}")
     return values
 
 

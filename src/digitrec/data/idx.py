@@ -82,6 +82,12 @@ class Header(NamedTuple):
         return math.prod(self.dims) * self.dtype.itemsize
 
 
+def looks_like_idx(head: bytes) -> bool:
+    """Whether a file's first 4 bytes are an IDX magic number: two zero bytes, a type code, a dimension
+    count. Other formats start with two zero bytes too (AVIF, HEIC and ICO images), never with these."""
+    return len(head) >= 4 and head[:2] == b"\0\0" and head[2] in _DTYPES and head[3] > 0
+
+
 def parse_header(head: bytes, name: str) -> Header:
     """The IDX header at the start of `head` (which must hold all of it); the magic number checked."""
     if len(head) < 4:

@@ -76,10 +76,15 @@ def parse_data_spec(text: str | None) -> DataSpec:
 
 
 def _find(directory: Path, stem: str) -> Path:
-    for candidate in (directory / stem, directory / f"{stem}.gz"):
-        if candidate.is_file():
-            return candidate
-    raise DataError(f"{directory}: missing {stem}[.gz]")
+    if (found := _existing(directory, stem)) is None:
+        raise DataError(f"{directory}: missing {stem}[.gz]")
+    return found
+
+
+def _existing(directory: Path, stem: str) -> Path | None:
+    """`stem` or `stem.gz` in `directory`, whichever exists (a directory or FIFO there is refused, by name,
+    when it is read); nothing else matches (test.csv.zip or test.csv.bak beside it are not the data)."""
+    return next((path for path in (directory / stem, directory / f"{stem}.gz") if path.exists()), None)
 
 
 def load_mnist(directory: Path | None, with_test: bool = True) -> Dataset:
@@ -108,8 +113,8 @@ def load_kaggle(directory: Path, with_test: bool = True) -> Dataset:
         raise DataError(f"{directory}: not a directory")
     x_train, y_train = read_kaggle_csv(_find(directory, "train.csv"), labelled=True)
     x_test = None
-    if with_test and any(directory.glob("test.csv*")):
-        x_test, _ = read_kaggle_csv(_find(directory, "test.csv"), labelled=False)
+    if with_test and (test := _existing(directory, "test.csv")) is not None:
+        x_test, _ = read_kaggle_csv(test, labelled=False)
     if y_train is None:
         raise DataError(f"{directory}: train.csv has no labels")
     return Dataset(DataSpec("kaggle", directory), x_train, y_train, x_test, None)
