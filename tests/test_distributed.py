@@ -127,6 +127,26 @@ def test_the_ray_engine_refuses_what_it_cannot_ship():
         _piece(0, UserImage("<array #0>", np.zeros((28, 28), np.uint8)))
 
 
+def test_a_model_the_workers_cannot_load_is_one_line_not_rays_pages(inputs, ray_tmp, tmp_path):
+    """The driver checks only that the file is there; a loading error raised in the actors made Ray log
+    pages of "actors died" and the CLI end with an internal error (ActorDiedError)."""
+    (tmp_path / "garbage.onnx").write_bytes(b"garbage")
+    result = digitrec(
+        "predict", "--engine", "ray", "--workers", "1", "--model", str(tmp_path / "garbage.onnx"), inputs[0],
+        env={**os.environ, "RAY_TMPDIR": ray_tmp},
+    )  # fmt: skip
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"digitrec: error: {tmp_path / 'garbage.onnx'}: cannot load ONNX model")
+    assert result.stderr.count("\n") == 1
+
+
+def test_an_address_where_no_cluster_answers_is_one_line_at_once():
+    """ray.init retried it for minutes without a word."""
+    result = digitrec("predict", "--engine", "ray", "--address", "127.0.0.1:1", "x.png", timeout=60)
+    assert result.returncode == 1
+    assert result.stderr == "digitrec: error: cannot reach Ray at 127.0.0.1:1: Connection refused\n"
+
+
 def test_without_ray_the_engine_says_how_to_get_it(tmp_path):
     script = (
         "import sys; sys.modules['ray'] = None\n"

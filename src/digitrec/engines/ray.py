@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any
@@ -30,21 +31,33 @@ from digitrec.quiet import stderr_silenced
 from digitrec.recognize import Failure, Prediction, Source, answers, failure, file_answers, prepare_image
 from digitrec.rundir import model_files
 
+REACH_TIMEOUT = 10.0  # seconds for a cluster's address to accept a connection
 WINDOW = 128  # pieces per Ray Data job (one actor pool each): up to 128 × 4096 images, ~400 MB in flight
 
 
 class _ModelActor:
-    """One model per actor; called on batches of pieces, returns probabilities or an error per piece."""
+    """One model per actor; called on batches of pieces, returns probabilities or an error per piece, or
+    the model's own error (which the driver raises)."""
 
     def __init__(self, model: str | None, multi: bool, tta: bool):
         from digitrec.inference import load_predictor  # noqa: PLC0415 (runs on a Ray worker)
 
-        self.predictor = load_predictor(model, threads=1)
+        # A model that cannot load is reported, not raised: raised here, Ray logs pages of "actors died"
+        # and the driver sees an ActorDiedError rather than the one-line reason.
+        self.predictor, self.model_error = None, ""
+        try:
+            self.predictor = load_predictor(model, threads=1)
+        except DigitrecError as exc:
+            self.model_error = str(exc)
         self.multi, self.tta = multi, tta
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         probabilities, errors = [], []
         for kind, payload, name in zip(batch["kind"], batch["payload"], batch["file"]):
+            if self.predictor is None:
+                probabilities.append(b"")
+                errors.append("")
+                continue
             try:
                 if kind == "pixels":
                     images = np.frombuffer(payload, np.uint8).reshape(-1, 28, 28)
@@ -59,6 +72,7 @@ class _ModelActor:
             "seq": batch["seq"],
             "probabilities": np.array(probabilities, dtype=object),
             "error": np.array(errors, dtype=object),
+            "model_error": np.array([self.model_error] * len(errors), dtype=object),
         }
 
 
@@ -67,6 +81,8 @@ def _start(address: str | None, workers: int, temp_dir: str | None) -> tuple[Any
     if address is None:
         # Read by Ray when imported: a single-machine Ray binds and advertises 127.0.0.1 only.
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    else:
+        _check_reachable(address)
     try:
         import ray  # noqa: PLC0415 (the [distributed] extra)
     except ImportError:
@@ -90,6 +106,18 @@ def _start(address: str | None, workers: int, temp_dir: str | None) -> tuple[Any
     context.enable_progress_bars = False
     context.print_on_execution_start = False
     return ray, True
+
+
+def _check_reachable(address: str) -> None:
+    """`ray.init` retries an address where nothing answers for minutes, silently (its messages go to the
+    stderr silenced above): a cluster that is not there is one line, within seconds."""
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not port.isdigit():
+        return  # "auto", or a form Ray resolves itself
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT).close()
+    except (OSError, OverflowError) as exc:
+        raise ConfigError(f"cannot reach Ray at {address}: {getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _piece(seq: int, job: Chunk | UserImage) -> dict[str, Any]:
@@ -142,6 +170,8 @@ def iter_recognize_ray(
                     num_cpus=1,
                 )
                 done = {int(row["seq"]): row for row in dataset.iter_rows()}
+                if broken := next((row["model_error"] for row in done.values() if row["model_error"]), None):
+                    raise ModelError(str(broken))
             yield from _answered(batch, done, multi, min_confidence)
     finally:
         if started:
