@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -119,6 +120,7 @@ def test_int8_export_agrees_with_float32_and_keeps_a_float_softmax(
     assert {"QuantizeLinear", "DequantizeLinear", "Softmax"} <= ops  # quantized convs, float softmax
     meta = json.loads((tmp_path / "digits.int8.onnx.json").read_text())
     assert meta["quantization"]["calibration_images"] == 1000
+    assert meta["quantization"]["float_ops_kept"] == ["Softmax"]  # nothing follows a single model's softmax
     assert meta["sha256"] == hashlib.sha256(output.read_bytes()).hexdigest()
     images, _labels = test_images
     int8_probs = load_predictor(output).predict_proba(images)
@@ -129,7 +131,8 @@ def test_int8_export_agrees_with_float32_and_keeps_a_float_softmax(
 
 
 def test_int8_is_refused_for_savedmodel(model_file, tmp_path, capsys):
-    assert main(["export", str(model_file), "--int8", "--format", "savedmodel", "--output", str(tmp_path / "x")]) == 1
+    """A usage error (exit 2), as --data without --int8 is."""
+    assert main(["export", str(model_file), "--int8", "--format", "savedmodel", "--output", str(tmp_path / "x")]) == 2
     assert "--int8 applies to --format onnx only" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
@@ -171,28 +174,50 @@ def test_savedmodel_export_reloads_with_the_same_outputs(model_file, test_images
     assert meta["format"] == "savedmodel" and len(meta["sha256"]) == 64
 
 
-def test_ensemble_run_exports_as_one_averaging_graph(model_file, test_images, tmp_path):
+@pytest.fixture(scope="module")
+def ensemble_run(model_file, tmp_path_factory) -> Path:
+    """An ensemble run directory of two members made from the bundled model, with a config.json as train's."""
     import keras
 
     from digitrec import augment  # noqa: F401 (registers the custom layer)
 
-    run_dir = tmp_path / "ensemble"
+    run_dir = tmp_path_factory.mktemp("runs") / "ensemble"
     model = keras.models.load_model(model_file, compile=False)
-    for member in ("member-0", "member-1"):
+    for member in ("member-1", "member-2"):
         (run_dir / member).mkdir(parents=True)
         model.save(run_dir / member / "model.keras")
         kernel, bias = model.layers[-2].get_weights()  # halve the logits: a different, still sensible member
         model.layers[-2].set_weights([kernel * 0.5, bias])
+    config = {"recipe": {"name": "seed"}, "data": "mnist", "seed": 0, "split_seed": 0, "limit": None, "ensemble": 2}
+    (run_dir / "config.json").write_text(json.dumps(config))
+    return run_dir
 
-    assert main(["export", str(run_dir)]) == 0
-    output = run_dir / "model.onnx"
-    assert json.loads((run_dir / "model.onnx.json").read_text())["members"] == 2
+
+def test_ensemble_run_exports_as_one_averaging_graph(ensemble_run, test_images):
+    assert main(["export", str(ensemble_run)]) == 0
+    output = ensemble_run / "model.onnx"
+    assert json.loads((ensemble_run / "model.onnx.json").read_text())["members"] == 2
     images = test_images[0][:FEW_IMAGES]
     onnx_probs = load_predictor(output).predict_proba(images)
-    ensemble_probs = load_predictor(run_dir).predict_proba(images)
-    first_member_probs = load_predictor(run_dir / "member-0").predict_proba(images)
+    ensemble_probs = load_predictor(ensemble_run).predict_proba(images)
+    first_member_probs = load_predictor(ensemble_run / "member-1").predict_proba(images)
     np.testing.assert_allclose(onnx_probs, ensemble_probs, atol=1e-4)
     assert np.abs(onnx_probs - first_member_probs).max() > 1e-2  # really the average, not one member
+
+
+def test_int8_ensemble_keeps_the_average_of_its_softmaxes_in_float(ensemble_run, test_images, shared_data, tmp_path):
+    """Quantized, the members' average (Add, Mul after the softmaxes) summed to 0.996–1.012 per row, and
+    `predict --model` refused the file as not probabilities."""
+    output = tmp_path / "ensemble.int8.onnx"
+    data = f"mnist:{shared_data / 'mnist'}"
+    assert main(["export", str(ensemble_run), "--int8", "--data", data, "--output", str(output)]) == 0
+    kept = json.loads((tmp_path / "ensemble.int8.onnx.json").read_text())["quantization"]["float_ops_kept"]
+    assert "Softmax" in kept and len(kept) > 1
+    images = test_images[0][:FEW_IMAGES]
+    int8_probs = load_predictor(output).predict_proba(images)  # the probe: rows sum to 1
+    np.testing.assert_allclose(int8_probs.sum(axis=1), 1.0, atol=1e-5)
+    float_probs = load_predictor(ensemble_run).predict_proba(images)
+    assert (int8_probs.argmax(1) == float_probs.argmax(1)).mean() >= 0.99
 
 
 def test_mixed_bfloat16_model_exports_in_float32(model_file, test_images, keras_probs, tmp_path):
@@ -234,6 +259,11 @@ def test_cli_errors_are_one_line(model_file, onnx_file, tmp_path, capsys):
     assert usage.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
 
+    with pytest.raises(SystemExit) as usage:  # Path("") is the current directory: it was exported silently
+        main(["export", ""])
+    assert usage.value.code == 2
+    assert "RUN_DIR_OR_MODEL: empty path" in capsys.readouterr().err
+
 
 def test_force_replaces_an_existing_export(model_file, tmp_path):
     output = tmp_path / "model_savedmodel"
@@ -268,9 +298,51 @@ def test_force_never_replaces_a_folder_of_the_users_or_the_source(model_file, tm
 
 def test_a_directory_where_the_metadata_goes_fails_before_the_export_is_written(model_file, tmp_path, capsys):
     (tmp_path / "m.onnx.json").mkdir()
-    assert main(["export", str(model_file), "--output", str(tmp_path / "m.onnx")]) == 1
+    assert main(["export", str(model_file), "--output", str(tmp_path / "m.onnx"), "--force"]) == 1
     assert "m.onnx.json: is a directory" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx.json"]
+
+
+def test_an_export_never_replaces_a_file_of_its_run(model_file, ensemble_run, tmp_path, capsys):
+    """`export ens -o ens/config` wrote its metadata over the run's config.json, and `export run -o
+    run/model.keras --force` the ONNX bytes over the trained model; exports beside them still work."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_bytes(model_file.read_bytes())
+    (run / "config.json").write_text('{"recipe": {}}')
+    assert main(["export", str(run)]) == 0
+    assert main(["export", str(run), "--force"]) == 0  # over the earlier export, in the run directory
+    assert main(["export", str(run), "--output", str(run / "copy.onnx")]) == 0
+    assert main(["export", str(run / "model.keras"), "--output", str(run / "copy.onnx"), "--force"]) == 0
+    capsys.readouterr()
+    refused = [
+        (run, run / "config", ["--force"], "config.json: a file of the run being exported, not an earlier export"),
+        (run / "model.keras", run / "config", ["--force"], "config.json: a file of the run being exported"),
+        (run, run / "model.keras", ["--force"], "model.keras: is (or holds) the model being exported"),
+        (ensemble_run, ensemble_run / "config", [], "config.json: already exists (use --force to replace it)"),
+        (ensemble_run, ensemble_run / "config", ["--force"], "config.json: a file of the run being exported"),
+        (ensemble_run, ensemble_run / "member-2" / "model.keras", ["--force"], "is (or holds) the model"),
+        (ensemble_run, ensemble_run / "member-2", ["--force", "--format", "savedmodel"], "is (or holds) the model"),
+    ]
+    before = {p: p.read_bytes() for folder in (run, ensemble_run) for p in folder.rglob("*") if p.is_file()}
+    for source, output, flags, message in refused:
+        assert main(["export", str(source), "--output", str(output), *flags]) == 1
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, (output, err)
+    after = {p: p.read_bytes() for folder in (run, ensemble_run) for p in folder.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_existing_metadata_needs_force_and_must_be_replaceable(model_file, tmp_path, capsys):
+    """A FIFO where the metadata goes failed only after the model was written: a model without metadata."""
+    (tmp_path / "m.onnx.json").write_text("the user's notes")
+    assert main(["export", str(model_file), "--output", str(tmp_path / "m.onnx")]) == 1
+    assert "m.onnx.json: already exists (use --force to replace it)" in capsys.readouterr().err
+    os.mkfifo(tmp_path / "f.onnx.json")
+    assert main(["export", str(model_file), "--output", str(tmp_path / "f.onnx"), "--force"]) == 1
+    assert "f.onnx.json: not a regular file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.onnx.json", "m.onnx.json"]
+    assert (tmp_path / "m.onnx.json").read_text() == "the user's notes"
 
 
 def test_onnx_predictor_rejects_a_bad_file(tmp_path):

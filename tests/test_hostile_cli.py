@@ -135,7 +135,7 @@ def bad_models(tmp_path_factory) -> dict[str, Path]:
         ("wrong-input.keras", "(n, 28, 28, 1)"),
         ("five-classes.keras", "(n, 10)"),
         ("no-softmax.keras", "not probabilities"),
-        ("garbage.keras", "cannot load model"),
+        ("garbage.keras", "not a .keras archive (a zip)"),
         ("config-bomb.keras", "not a usable .keras archive"),
     ],
 )

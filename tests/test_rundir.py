@@ -156,9 +156,10 @@ def test_members_of_an_ensemble_and_of_a_single_run(tmp_path):
     ensemble = Run(tmp_path / "three")
     ensemble.write_config({**CONFIG_DATA, "ensemble": 3})
     assert [m.path.name for m in ensemble.members()] == ["member-1", "member-2", "member-3"]
-    ensemble.write_config({**CONFIG_DATA, "ensemble": "many"})
-    with pytest.raises(ModelError, match="bad ensemble size"):
-        ensemble.members()
+    for size in ("many", True, 0, 1001, 2.0):  # `true` was one member: a bool is an int to isinstance
+        ensemble.write_config({**CONFIG_DATA, "ensemble": size})
+        with pytest.raises(ModelError, match=f"bad ensemble size {size!r}"):
+            ensemble.members()
 
 
 def test_model_files_of_a_file_a_run_and_an_ensemble(tmp_path):
@@ -169,10 +170,10 @@ def test_model_files_of_a_file_a_run_and_an_ensemble(tmp_path):
         model_files(tmp_path / "run")
     (tmp_path / "run" / MODEL).write_bytes(b"k")
     assert model_files(tmp_path / "run") == [tmp_path / "run" / MODEL]
-    for index in (10, 2, 1):
+    for index in range(10, 0, -1):
         (tmp_path / "ens" / f"member-{index}").mkdir(parents=True)
         (tmp_path / "ens" / f"member-{index}" / MODEL).write_bytes(b"k")
-    assert [p.parent.name for p in model_files(tmp_path / "ens")] == ["member-1", "member-2", "member-10"]
+    assert [p.parent.name for p in model_files(tmp_path / "ens")] == [f"member-{i}" for i in range(1, 11)]
     single = Run(tmp_path / "single")
     single.write_config(CONFIG_DATA)
     with pytest.raises(ModelError, match=r"single: not finished \(no model.keras yet\): resume it"):
@@ -192,6 +193,50 @@ def test_model_files_of_a_file_a_run_and_an_ensemble(tmp_path):
     os.mkfifo(tmp_path / "fifo")
     with pytest.raises(ModelError, match="not a regular file"):
         model_files(tmp_path / "fifo")
+
+
+def ensemble_of(folder, *members: str):
+    for name in members:
+        (folder / name).mkdir(parents=True)
+        (folder / name / MODEL).write_bytes(b"k")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("members", "found"),
+    [
+        (("member-1", "member-2", "member-01"), "member-01, member-1, member-2"),
+        (("member-1", "member-2", "member-old"), "member-1, member-2, member-old"),
+        (("member-1", "member-2", "member-2.bak"), "member-1, member-2, member-2.bak"),
+        (("member-1", "member-3"), "member-1, member-3"),  # a gap
+        (("member-0", "member-1"), "member-0, member-1"),
+        (("member-2", "member-3", "member-4", "member-5"), "member-2, member-3, member-4 …"),
+    ],
+)
+def test_members_without_a_config_are_exactly_member_1_to_k(tmp_path, members, found):
+    """Without config.json every member-*/model.keras was averaged in: a renamed or copied member too."""
+    with pytest.raises(ModelError, match=r"ensemble members must be member-1 … member-\d+, without gaps") as error:
+        model_files(ensemble_of(tmp_path / "ens", *members))
+    assert f"; found {found}" in str(error.value)
+
+
+def test_an_unfinished_member_of_an_ensemble_without_a_config_is_named(tmp_path):
+    ensemble = ensemble_of(tmp_path / "ens", "member-1")
+    (ensemble / "member-2").mkdir()
+    with pytest.raises(ModelError, match=r"ens: not finished \(member-2 of 2 without a model.keras\)"):
+        model_files(ensemble)
+    (ensemble / "member-2" / MODEL).write_bytes(b"k")
+    assert [p.parent.name for p in model_files(ensemble)] == ["member-1", "member-2"]
+    (ensemble / "member-notes.txt").write_text("a file, not a member folder")
+    assert len(model_files(ensemble)) == 2
+
+
+def test_an_empty_model_path_is_not_the_current_directory(tmp_path, monkeypatch):
+    ensemble_of(tmp_path, "member-1")
+    monkeypatch.chdir(tmp_path)
+    assert len(model_files(".")) == 1
+    with pytest.raises(ModelError, match="the model path is empty"):
+        model_files("")
 
 
 def test_export_paths(tmp_path):

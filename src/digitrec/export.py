@@ -3,7 +3,7 @@
 Both formats are written from one inference graph: float32 images (batch, 28, 28, 1) in [0, 1] named
 `images` → float32 softmax (batch, 10) named `probabilities`. A mixed_bfloat16 model is exported in
 float32 (its weights are float32 already; ONNX Runtime has no bfloat16 convolutions on CPU), so exported
-outputs match the Keras model up to bfloat16 rounding. An ensemble run directory (member-*/model.keras)
+outputs match the Keras model up to bfloat16 rounding. An ensemble run directory (member-1 … member-K)
 exports as a single graph averaging its members, as `digitrec.predict.Predictor` does.
 
 Next to each export goes `<output>.json`: source, format, opset, tensor names, versions and a SHA-256.
@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from digitrec.errors import ConfigError, DigitrecError, ModelError, StorageError
-from digitrec.fileio import atomic_path, read_json, write_json
+from digitrec.errors import ConfigError, DigitrecError, ModelError
+from digitrec.fileio import atomic_path, check_replaceable, read_json, write_json
 from digitrec.provenance import versions
-from digitrec.rundir import DEFAULT_OPSET, EXPORT_FORMATS, export_path, metadata_path
+from digitrec.rundir import DEFAULT_OPSET, EXPORT_FORMATS, EXPORT_SUFFIXES, Run, export_path, metadata_path, model_files
 
 if TYPE_CHECKING:
     import keras
@@ -97,9 +97,7 @@ def export_model(
     if int8_calibration is not None and fmt != "onnx":
         raise ConfigError("int8 quantization applies to ONNX exports only")
     output = Path(output) if output is not None else export_path(source, fmt, int8_calibration is not None)
-    if output.exists() and not force:
-        raise DigitrecError(f"{output}: already exists (use --force to replace it)")
-    _check_outputs(Path(source), output)
+    _check_outputs(Path(source), output, fmt, force)
     if fmt == "onnx" and not 13 <= opset <= 18:
         raise ConfigError(f"ONNX opset must be between 13 and 18, got {opset}")
     model, facts = inference_model(source)
@@ -131,14 +129,39 @@ def export_model(
     return output
 
 
-def _check_outputs(source: Path, output: Path) -> None:
-    """The export and its metadata may not replace the model they come from, nor a directory where the
-    metadata file goes: checked before the model is written, so that a failure leaves nothing half-done."""
-    inside = output.resolve() == source.resolve() or source.resolve().is_relative_to(output.resolve())
-    if inside:
-        raise DigitrecError(f"{output}: is (or holds) the model being exported; choose another output")
-    if metadata_path(output).is_dir():
-        raise StorageError(f"{metadata_path(output)}: is a directory, where the export's metadata goes")
+def _check_outputs(source: Path, output: Path, fmt: str, force: bool) -> None:
+    """Checked before the model is loaded or anything written, so that a failure leaves nothing half-done:
+    the export and its metadata need --force to replace a file, may not replace (or hold) the model they
+    come from, nor any file of the source's run directory but an earlier export (`export ens -o ens/config`
+    wrote its metadata over the run's config.json), and must both be writable (a FIFO where the metadata
+    goes once failed after the model was written)."""
+    metadata = metadata_path(output)
+    for path in (output, metadata):
+        if path.exists() and not force:
+            raise DigitrecError(f"{path}: already exists (use --force to replace it)")
+    models = [source.resolve(), *(path.resolve() for path in model_files(source))]
+    run = source if source.is_dir() else source.parent if Run(source.parent).exists() else None
+    for path in (output, metadata):
+        real = path.resolve()
+        if any(real == model or model.is_relative_to(real) for model in models):
+            raise DigitrecError(f"{path}: is (or holds) the model being exported; choose another output")
+        if run is not None and real.is_relative_to(run.resolve()) and real.exists() and not _earlier_export(real, run):
+            raise DigitrecError(f"{path}: a file of the run being exported, not an earlier export; choose another path")
+    check_replaceable(output, directory=fmt == "savedmodel", replaceable=_is_savedmodel)
+    check_replaceable(metadata)
+
+
+def _earlier_export(path: Path, run: Path) -> bool:
+    """Whether `path` (an export or its metadata) is what an earlier export wrote: one of the run's default
+    export paths, or a file that a metadata JSON beside it names."""
+    model = path.with_name(path.name.removesuffix(".json")) if path.suffix == ".json" else path
+    if model in {export_path(run, fmt, int8).resolve() for fmt, int8 in EXPORT_SUFFIXES}:
+        return True
+    try:
+        meta = read_json(metadata_path(model), what="export metadata")
+    except DigitrecError:
+        return False
+    return isinstance(meta, dict) and meta.get("format") in EXPORT_FORMATS and meta.get("path") == model.name
 
 
 def _is_savedmodel(path: Path) -> bool:

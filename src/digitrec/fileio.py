@@ -42,10 +42,7 @@ def atomic_path(
     target = Path(os.path.realpath(path)) if Path(path).is_symlink() else Path(path)
     # The temporary's name fits the system's 255 bytes whatever the target's (a 244-character one did not).
     prefix, tail = f".{target.name[:100]}.", f"{PARTIAL}{suffix}"
-    _check_replaceable(target, directory, replaceable)
-    blocking = next((p for p in (target.parent, *target.parent.parents) if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise StorageError(f"{target}: cannot write there, {blocking} is a file, not a directory")
+    check_replaceable(target, directory, replaceable)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         if directory:
@@ -77,7 +74,15 @@ def atomic_path(
         _remove(tmp)
 
 
-def _check_replaceable(target: Path, directory: bool, replaceable: Callable[[Path], bool] | None) -> None:
+def check_replaceable(
+    path: str | os.PathLike, directory: bool = False, replaceable: Callable[[Path], bool] | None = None
+) -> None:
+    """`StorageError` unless `atomic_path(path, directory=directory, replaceable=replaceable)` could write
+    there: for a writer of several files, to check them all before it writes the first."""
+    target = Path(path)
+    blocking = next((p for p in (target.parent, *target.parent.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise StorageError(f"{target}: cannot write there, {blocking} is a file, not a directory")
     if not target.exists():
         return
     mode = target.stat().st_mode

@@ -187,7 +187,7 @@ class Run:
         count = self.config().get("ensemble")
         if count is None:
             return [self]
-        if not isinstance(count, int) or count not in MEMBERS:
+        if type(count) is not int or count not in MEMBERS:  # `true` is an int to isinstance
             raise ModelError(f"{self.file(CONFIG)}: bad ensemble size {count!r}")
         return [self.member(i) for i in range(count)]
 
@@ -198,6 +198,8 @@ def checkpoint_name(epoch: int) -> str:
 
 def model_files(source: str | os.PathLike) -> list[Path]:
     """The .keras files behind a model file, a run directory or an ensemble run directory."""
+    if not os.fspath(source):  # Path("") is the current directory, which would be exported silently
+        raise ModelError("the model path is empty")
     path = Path(source)
     if path.is_file():
         return [path]
@@ -211,12 +213,11 @@ def model_files(source: str | os.PathLike) -> list[Path]:
                 which = (
                     f"no {MODEL} yet"
                     if runs[0].path == path  # a single run: itself
-                    else f"{', '.join(unfinished[:3])}{' …' if len(unfinished) > 3 else ''} of {len(runs)} "
-                    f"without a {MODEL}"
+                    else f"{_few(unfinished)} of {len(runs)} without a {MODEL}"
                 )
                 raise ModelError(f"{path}: not finished ({which}): resume it with `digitrec train --resume {path}`")
             return [run.file(MODEL) for run in runs]
-        members = sorted(path.glob(f"{MEMBER_PREFIX}*/{MODEL}"), key=lambda p: _member_number(p.parent.name))
+        members = _named_members(path)
         if members:
             return members
         raise ModelError(f"{path}: no {MODEL} (is the run finished?) and no ensemble members")
@@ -243,9 +244,31 @@ def histories(runs: Iterable[Run]) -> dict[str, list[dict[str, float]]]:
     return {run.path.name: run.history() for run in runs}
 
 
-def _member_number(name: str) -> tuple[int, str]:
+def _named_members(path: Path) -> list[Path]:
+    """The model files of an ensemble without a config.json: its member folders must be exactly member-1 …
+    member-K, each finished. A copy (member-2.bak), a renamed one (member-old, member-01) or a gap was
+    averaged in (or left out) silently, changing the ensemble's answers."""
+    found = {p.name: p for p in path.glob(f"{MEMBER_PREFIX}*") if p.is_dir()}
+    expected = [f"{MEMBER_PREFIX}{number}" for number in range(1, len(found) + 1)]
+    if set(found) != set(expected):
+        names = sorted(found, key=_member_order)
+        raise ModelError(
+            f"{path}: ensemble members must be {MEMBER_PREFIX}1 … {MEMBER_PREFIX}{len(found)}, without gaps or "
+            f"other {MEMBER_PREFIX}* folders; found {_few(names)}"
+        )
+    unfinished = [name for name in expected if not (found[name] / MODEL).is_file()]
+    if unfinished:
+        raise ModelError(f"{path}: not finished ({_few(unfinished)} of {len(expected)} without a {MODEL})")
+    return [found[name] / MODEL for name in expected]
+
+
+def _member_order(name: str) -> tuple[int, str]:
     digits = name.removeprefix(MEMBER_PREFIX)
-    return (int(digits), "") if digits.isdigit() else (1 << 30, name)
+    return (int(digits), name) if digits.isdecimal() else (1 << 30, name)
+
+
+def _few(names: list[str]) -> str:
+    return f"{', '.join(names[:3])}{' …' if len(names) > 3 else ''}"
 
 
 def _finite_number(value: Any) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from digitrec.cli._options import add_data_option, nonempty_path, ranged
-from digitrec.errors import ConfigError, UsageError
+from digitrec.errors import UsageError
 from digitrec.rundir import DEFAULT_OPSET, EXPORT_FORMATS
 
 opset = ranged(int, lambda v: 13 <= v <= 18, "13–18 (tf2onnx converts up to 18; ONNX Runtime ≥ 1.13 loads 17)")
@@ -20,7 +20,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "'images' and returns float32 'probabilities' (batch, 10); OUTPUT.json beside it records "
         "the source, tensor names, versions and SHA-256.",
     )
-    parser.add_argument("source", metavar="RUN_DIR_OR_MODEL", help="run directory or .keras file")
+    parser.add_argument("source", metavar="RUN_DIR_OR_MODEL", type=nonempty_path, help="run directory or .keras file")
     parser.add_argument("--format", choices=EXPORT_FORMATS, default="onnx", help="default: onnx")
     parser.add_argument(
         "--output",
@@ -39,7 +39,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "calibrated on 1,000 training images of --data; default output model.int8.onnx",
     )
     add_data_option(parser, use="with --int8, the calibration images: ")
-    parser.add_argument("--force", action="store_true", help="replace an existing output")
+    parser.add_argument("--force", action="store_true", help="replace an existing output and its metadata")
     return parser
 
 
@@ -48,7 +48,7 @@ def run(args) -> int:
     from digitrec.rundir import metadata_path
 
     if args.int8 and args.format != "onnx":
-        raise ConfigError("--int8 applies to --format onnx only")
+        raise UsageError("--int8 applies to --format onnx only")
     if args.data is not None and not args.int8:
         raise UsageError("--data gives --int8 its calibration images; without --int8 it has no use")
     calibration = (lambda: _calibration_images(args.data)) if args.int8 else None  # read once all else is checked

@@ -11,6 +11,8 @@ from digitrec.errors import ConfigError, ModelError, first_line
 from digitrec.fileio import check_regular
 from digitrec.inference.core import Predictor
 
+_FLOAT_TENSORS = ("tensor(float)", "tensor(double)", "tensor(float16)")  # numpy types the predictor converts
+
 
 class OnnxModel:
     """An ONNX Runtime session as a `Predictor` model: float32 (N, 28, 28, 1) → (N, 10) probabilities."""
@@ -33,19 +35,29 @@ class OnnxModel:
             detail = first_line(exc)
             raise ModelError(f"{path}: cannot load ONNX model ({type(exc).__name__}: {detail[:200]})") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        # The declared types and ranks, checked here: a rank-0, sequence or string output otherwise failed
+        # inside the predictor's probe with an IndexError or numpy's TypeError instead of this line.
         if (
             len(inputs) != 1
             or len(outputs) != 1
-            or list(inputs[0].shape[1:]) != [28, 28, 1]
             or inputs[0].type != "tensor(float)"
-            or outputs[0].shape[-1] != 10
+            or not _shaped(inputs[0].shape, [28, 28, 1])
+            or outputs[0].type not in _FLOAT_TENSORS
+            or not _shaped(outputs[0].shape, [10])
         ):
             found = ", ".join(f"{t.name} {t.type} {t.shape}" for t in [*inputs, *outputs])
-            raise ModelError(f"{path}: expected one float input (N, 28, 28, 1) and one output (N, 10), got {found}")
+            raise ModelError(
+                f"{path}: expected one float input (N, 28, 28, 1) and one float output (N, 10), got {found}"
+            )
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([self.output_name], {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
+
+
+def _shaped(shape: object, tail: list[int]) -> bool:
+    """Whether an ONNX Runtime shape (a list, or None for a sequence or a map) is (batch, *tail)."""
+    return isinstance(shape, list) and len(shape) == 1 + len(tail) and shape[1:] == tail
 
 
 def load_onnx_predictor(path: str | os.PathLike, threads: int | None = None) -> Predictor:
