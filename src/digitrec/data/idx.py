@@ -142,11 +142,11 @@ def iter_idx(
     with DataStream(path, "file") as stream:
         _standard_checksum(path, stream.size)
         header = read_header(stream)
+        if not stream.compressed and stream.size != header.size + header.payload:
+            raise _size_mismatch(path, header, str(stream.size))
         if item_shapes is not None and header.dims[1:] not in item_shapes:
             wanted = " or ".join(str(("N", *shape)).replace("'", "") for shape in item_shapes)
             raise DataError(f"{path}: expected entries of shape {wanted}, the file holds {header.dims}")
-        if not stream.compressed and stream.size != header.size + header.payload:
-            raise _size_mismatch(path, header, str(stream.size))
         item_bytes = math.prod(header.dims[1:]) * header.dtype.itemsize
         count, done = header.dims[0], 0
         if count and not item_bytes:
