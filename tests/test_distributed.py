@@ -78,12 +78,13 @@ def test_the_ray_engine_answers_exactly_like_the_local_engine(inputs, ray_tmp, o
     distributed = digitrec(
         "predict", output, "--engine", "ray", "--workers", "2", *inputs, env={**os.environ, "RAY_TMPDIR": ray_tmp}
     )
-    assert local.returncode == distributed.returncode == 1  # bad.png, missing.png, some.csv[10]
+    assert local.returncode == distributed.returncode == 1  # bad.png, missing.png, some.csv's image 10
     assert distributed.stdout == local.stdout
     assert len(local.stdout.splitlines()) == 3 + 5000 + 299 + (1 if output == "--csv" else 0)
     errors = [line for line in distributed.stderr.splitlines() if line.startswith("digitrec: error:")]
     assert errors == [line for line in local.stderr.splitlines() if line.startswith("digitrec: error:")]
-    assert len(errors) == 3 and errors[1].endswith("some.csv[10]: no ink (every pixel is 0)")
+    assert len(errors) == 3
+    assert errors[1].endswith("some.csv: 1 image with no ink (one value in every pixel) not answered, at index 10")
 
 
 def test_a_two_node_mini_cluster_answers_like_the_local_engine(inputs, ray_tmp, predictor):

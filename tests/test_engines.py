@@ -84,13 +84,33 @@ def test_the_ray_engine_checks_the_model_before_starting_a_cluster(tmp_path, mod
 
 
 @pytest.mark.parametrize("chunk", [2, 4096])
-def test_an_empty_canvas_in_a_file_is_a_failure_at_its_index_and_the_rest_are_answered(tmp_path, chunk):
-    """A model guesses at an empty square, confidently (an all-black one reads as a 1 at 99.5 %)."""
-    images = numbered(5)
-    images[1], images[3] = 0, 255
+def test_empty_canvases_in_a_file_are_left_unanswered_and_reported_in_one_line(tmp_path, chunk):
+    """A model guesses at an empty square, confidently (an all-black one reads as a 1 at 99.5 %); a file
+    of thousands of them is one line, after the file's answers."""
+    images = numbered(9)
+    images[[1, 3, 4, 5, 6, 7]] = 0
+    images[3] = 255
     write_idx(tmp_path / "some.idx.gz", images)
-    results = list(iter_recognize([tmp_path / "some.idx.gz"], Recording(), chunk=chunk))
-    assert [type(r).__name__ for r in results] == ["Prediction", "Failure", "Prediction", "Failure", "Prediction"]
-    assert [r.index for r in results if isinstance(r, Prediction)] == [0, 2, 4]
-    assert results[1].error == f"{tmp_path / 'some.idx.gz'}[1]: no ink (every pixel is 0)"
-    assert results[3].error == f"{tmp_path / 'some.idx.gz'}[3]: no ink (every pixel is 255)"
+    write_idx(tmp_path / "other.idx.gz", numbered(2))
+    results = list(iter_recognize([tmp_path / "some.idx.gz", tmp_path / "other.idx.gz"], Recording(), chunk=chunk))
+    assert [(r.file[-11:], r.index) for r in results if isinstance(r, Prediction)][:3] == [
+        ("some.idx.gz", 0), ("some.idx.gz", 2), ("some.idx.gz", 8)
+    ]  # fmt: skip
+    assert [type(r).__name__ for r in results] == ["Prediction"] * 3 + ["Failure"] + ["Prediction"] * 2
+    assert results[3].error == (
+        f"{tmp_path / 'some.idx.gz'}: 6 images with no ink (one value in every pixel) not answered, "
+        "at index 1, 3, 4, 5, 6 …"
+    )
+
+
+def test_a_file_failing_after_empty_canvases_is_one_line_for_both(tmp_path):
+    images = numbered(6000)
+    images[:10] = 0
+    data = gzip.compress(gzip.decompress(_idx_bytes(tmp_path, images))[:-10])  # cut short
+    (tmp_path / "cut.idx.gz").write_bytes(data)
+    results = list(iter_recognize([tmp_path / "cut.idx.gz"], Recording(), chunk=4096))
+    assert len(results) == 4096 - 10 + 1 and isinstance(results[-1], Failure)
+    assert "but the file has" in results[-1].error
+    assert results[-1].error.endswith(
+        "; before it, 10 images with no ink (one value in every pixel) not answered, at index 0, 1, 2, 3, 4 …"
+    )

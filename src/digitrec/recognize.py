@@ -18,7 +18,6 @@ import numpy as np
 from PIL import Image
 
 from digitrec import imaging
-from digitrec.data.checks import uniform_images
 from digitrec.data.idx import looks_like_idx
 from digitrec.data.sources import is_csv_name
 from digitrec.data.streams import GZIP_MAGIC
@@ -87,20 +86,6 @@ def read_mnist(images: np.ndarray, predictor: ProbabilityModel, name: str, tta: 
     """Digits already in MNIST format (uint8 (N, 28, 28), light ink on black) → one `Prediction` each."""
     probabilities = predictor.predict_proba(images, tta=tta)
     return answers(name, probabilities, first_index=0 if len(images) > 1 else None)
-
-
-def file_answers(
-    file: str, images: np.ndarray, probabilities: np.ndarray, first_index: int, min_confidence: float | None = None
-) -> list[Prediction | Failure]:
-    """One answer per image of a multi-image file (IDX, CSV) from `first_index` on; an empty canvas (every
-    pixel the same) is a `Failure` naming its index, as an image file without ink is, not a guess."""
-    results: list[Prediction | Failure] = list(
-        answers(file, probabilities, first_index=first_index, min_confidence=min_confidence)
-    )
-    for position in np.flatnonzero(uniform_images(images)):
-        value = int(images[position].flat[0])
-        results[position] = Failure(file, f"{file}[{first_index + position}]: no ink (every pixel is {value})")
-    return results
 
 
 def source_name(source: Source, position: int) -> str:

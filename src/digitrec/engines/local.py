@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from digitrec.engines.jobs import CHUNK, Chunk, UserImage, jobs
+from digitrec.engines.jobs import CHUNK, BlankImages, Chunk, UserImage, jobs
 from digitrec.errors import DataError
 from digitrec.recognize import (
     Failure,
@@ -16,7 +16,6 @@ from digitrec.recognize import (
     Source,
     answers,
     failure,
-    file_answers,
     prepare_image,
 )
 
@@ -55,21 +54,21 @@ def iter_recognize(
             start += len(images)
         pending.clear()
 
+    blanks = BlankImages()
     for job in jobs(sources, chunk):
         if isinstance(job, Chunk):  # a chunk of a large file: answered at once
             yield from flush()
-            probabilities = predictor.predict_proba(job.images, tta=tta)
-            yield from file_answers(job.file, job.images, probabilities, job.first_index, min_confidence)
+            yield from blanks.answers(job, predictor.predict_proba(job.images, tta=tta), min_confidence)
             continue
-        if isinstance(job, Failure):
-            pending.append(job)
-        else:
+        pending.extend(blanks.end(job if isinstance(job, Failure) else None))  # a file's chunks end here
+        if not isinstance(job, Failure):
             try:
                 pending.append((job, prepare_image(job.source, job.file, multi)))
             except DataError as exc:
                 pending.append(failure(job.file, exc))
         if len(pending) >= BATCH:
             yield from flush()
+    pending.extend(blanks.end())
     yield from flush()
 
 

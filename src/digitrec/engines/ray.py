@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from digitrec.engines.jobs import Chunk, UserImage, jobs
+from digitrec.engines.jobs import BlankImages, Chunk, UserImage, jobs
 from digitrec.errors import ConfigError, DataError, DigitrecError, ModelError, first_line
 from digitrec.fileio import check_regular, read_capped
 from digitrec.imaging.loading import MAX_FILE_BYTES
 from digitrec.inference import needs_keras
 from digitrec.quiet import stderr_silenced
-from digitrec.recognize import Failure, Prediction, Source, answers, failure, file_answers, prepare_image
+from digitrec.recognize import Failure, Prediction, Source, answers, failure, prepare_image
 from digitrec.rundir import model_files
 
 REACH_TIMEOUT = 10.0  # seconds for a cluster's address to accept a connection
@@ -149,7 +149,7 @@ def iter_recognize_ray(
     _check_model(model)
     ray, started = _start(address, workers, temp_dir)
     try:
-        pending = iter(jobs(sources))
+        pending, blanks = iter(jobs(sources)), BlankImages()
         while batch := list(islice(pending, window)):
             pieces: list[dict[str, Any]] = []
             for seq, job in enumerate(batch):
@@ -172,7 +172,8 @@ def iter_recognize_ray(
                 done = {int(row["seq"]): row for row in dataset.iter_rows()}
                 if broken := next((row["model_error"] for row in done.values() if row["model_error"]), None):
                     raise ModelError(str(broken))
-            yield from _answered(batch, done, multi, min_confidence)
+            yield from _answered(batch, done, blanks, multi, min_confidence)
+        yield from blanks.end()
     finally:
         if started:
             ray.shutdown()
@@ -191,17 +192,20 @@ def _check_model(model: str | None) -> None:
         model_files(model)
 
 
-def _answered(batch: list, done: dict, multi: bool, min_confidence: float | None) -> Iterator[Prediction | Failure]:
+def _answered(
+    batch: list, done: dict, blanks: BlankImages, multi: bool, min_confidence: float | None
+) -> Iterator[Prediction | Failure]:
     for seq, job in enumerate(batch):
         if isinstance(job, Failure):
-            yield job
+            yield from blanks.end(job)
             continue
         row = done[seq]
         if row["error"]:
-            yield Failure(job.file, str(row["error"]))
+            yield from blanks.end(Failure(job.file, str(row["error"])))
             continue
         probabilities = np.frombuffer(row["probabilities"], np.float32).reshape(-1, 10)
         if isinstance(job, Chunk):
-            yield from file_answers(job.file, job.images, probabilities, job.first_index, min_confidence)
+            yield from blanks.answers(job, probabilities, min_confidence)
         else:
+            yield from blanks.end()
             yield from answers(job.file, probabilities, multi=multi, min_confidence=min_confidence)
