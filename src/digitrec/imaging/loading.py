@@ -10,16 +10,19 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import io
+import math
 import os
 import warnings
 from collections.abc import Callable
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, JpegImagePlugin
+from PIL import Image
+from PIL.JpegImagePlugin import JpegImageFile
 
 from digitrec.errors import DataError, first_line
 from digitrec.fileio import read_capped
+from digitrec.imaging.containers import check_container, exif_turn
 
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 MAX_FILE_BYTES = 50 * 1024 * 1024  # an image file larger than this is refused unread
@@ -40,6 +43,8 @@ HEADER_BYTES = 4 * 1024
 MAX_ASPECT = 50  # one digit, or a number of a few dozen digits, is never more elongated than this
 MIN_SIDE = 4
 KEEP_SIDE = 512  # decoded images are reduced to about this on their longest side (twice the working size)
+MULTI_KEEP_PIXELS = 4_000_000  # a number (`multi`) is reduced to about this many pixels...
+MULTI_MIN_SIDE = 256  # ...unless its height would fall under this (the working size, `ink.WORK_SIDE`)
 _TRIM_PIXELS = 4_000_000  # after decoding more than this, give the freed memory back to the system
 
 
@@ -82,27 +87,31 @@ def load_image(
         raise DataError(f"{name}: file is empty")
     if len(data) > MAX_FILE_BYTES:
         raise DataError(f"{name}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+    scans = check_container(data, name, MAX_PIXELS)  # what Pillow would read unbounded, refused unread
     try:
         with warnings.catch_warnings():
             # Pillow warns about odd metadata and truncated reads (it raises for what matters), and about
             # large images (our own caps are the stricter): nothing a user of the CLI should see.
             warnings.simplefilter("ignore")
             image: Image.Image = Image.open(io.BytesIO(data), formats=FORMATS)
-            jpeg = isinstance(image, JpegImagePlugin.JpegImageFile)  # MPO (a camera's JPEG + previews) too
-            progressive = jpeg and bool(image.info.get("progressive"))
-            _check_size(image.size, name, jpeg=jpeg and not progressive)
-            if progressive:
-                _check_scans(data, image.size, name)
+            jpeg = isinstance(image, JpegImageFile)  # MPO (a camera's JPEG + previews) too
+            # libjpeg keeps every coefficient at full size for a file of several scans, progressive or
+            # sequential (one scan per colour component, say), whatever scale it decodes at.
+            buffered = jpeg and (bool(image.info.get("progressive")) or scans > 1)
+            _check_size(image.size, name, jpeg=jpeg and not buffered)
+            if buffered:
+                _check_scans(scans, image.size, name, bool(image.info.get("progressive")))
             if jpeg:
                 # Decode at the smallest scale ≥ KEEP_SIDE, and a colour JPEG straight to its luma (what
                 # the preprocessing uses): no colour conversion, 45 µs less for a 150-px photo.
                 image.draft("L", (KEEP_SIDE, KEEP_SIDE))
             _check_size(image.size, name, jpeg=False)
             image.load()  # decode now, so that truncated data fails here and not later
+            turn = exif_turn(image)
             pixels = image.size[0] * image.size[1]
             image = _reduce(image, multi)  # the last reference to the original: it is freed here
             _give_back_memory(pixels)
-            return ImageOps.exif_transpose(image)
+            return image if turn is None else image.transpose(turn)
     except DataError:
         raise
     except Image.UnidentifiedImageError:
@@ -117,7 +126,7 @@ def declared_pixels(data: bytes) -> int | None:
     """Width × height as an image's header declares them, read without decoding a pixel (~20–200 µs) from
     the first `HEADER_BYTES`; None when Pillow cannot tell from those (not an image, a corrupt header, a
     header longer than that, a size past its own bomb limit) or when the pixels do not bound the decoding
-    work (a progressive JPEG: a 320×320 one of 256 KiB can hold ~3,900 scans, up to ~0.6 s of decoding)."""
+    work (a JPEG of several scans: a 320×320 one of 256 KiB can hold ~3,900 of them, ~0.6 s of decoding)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -125,6 +134,11 @@ def declared_pixels(data: bytes) -> int | None:
     except Exception:  # noqa: BLE001 (load_image names the problem; here it only means "unknown")
         return None
     if image.info.get("progressive"):
+        return None
+    # A sequential JPEG's scans are decoded one after the other too. Counted here in one C pass instead of
+    # `check_jpeg`'s walk (which is Python, per marker): an EXIF thumbnail's scan counts too, so such a file
+    # merely loses the shortcut.
+    if isinstance(image, JpegImageFile) and data.count(b"\xff\xda") > 1:
         return None
     return image.size[0] * image.size[1]
 
@@ -187,15 +201,13 @@ def _check_size(size: tuple[int, int], name: str, jpeg: bool) -> None:
         )
 
 
-def _check_scans(data: bytes, size: tuple[int, int], name: str) -> None:
-    """A progressive JPEG's scans × pixels within `MAX_SCAN_PIXELS`. Scans are counted by their start
-    markers: entropy-coded data cannot hold one (a 0xFF byte there is always followed by 0x00 or a restart
-    number), so the count is exact but for an embedded thumbnail's scans, which it includes."""
-    scans = data.count(b"\xff\xda")
+def _check_scans(scans: int, size: tuple[int, int], name: str, progressive: bool) -> None:
+    """A JPEG of several scans: scans × pixels within `MAX_SCAN_PIXELS` (`check_jpeg` counts them)."""
     width, height = size
     if scans * width * height > MAX_SCAN_PIXELS:
+        kind = "progressive JPEG" if progressive else "JPEG"
         raise DataError(
-            f"{name}: progressive JPEG of {scans} scans over {width}×{height} pixels, too costly to decode "
+            f"{name}: {kind} of {scans} scans over {width}×{height} pixels, too costly to decode "
             f"(scans × pixels at most {MAX_SCAN_PIXELS // 1_000_000} million; a photo has about 10 scans)"
         )
 
@@ -204,6 +216,11 @@ def _reduce(image: Image.Image, multi: bool = False) -> Image.Image:
     """Shrink by a whole factor (box average) to about `KEEP_SIDE` on the longest side, keeping the mode;
     `multi`: on the shortest side, the height of a row of digits, which the digits' size follows."""
     factor = (min(image.size) if multi else max(image.size)) // KEEP_SIDE
+    if multi:
+        # A long row is kept by its height: 44700×894 would stay whole (40 MP, 16 bytes a pixel once grey
+        # levels are worked out in float32). Cap the area too, short of a row under the working height.
+        area = image.size[0] * image.size[1] / MULTI_KEEP_PIXELS
+        factor = max(factor, min(math.ceil(math.sqrt(area)), min(image.size) // MULTI_MIN_SIDE))
     if factor < 2:
         return image
     if image.mode in ("P", "1", "CMYK", "I;16", "I;16B", "I;16L", "I;16N"):
@@ -224,7 +241,8 @@ def _has_alpha(image: Image.Image) -> bool:
 def grey_levels(image: Image.Image) -> np.ndarray:
     """float32 grey levels 0 (black) – 1 (white); transparency composited onto a contrasting backdrop."""
     if _has_alpha(image):
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32) / 255.0
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
+        rgba /= 255.0  # in place: the same values as a new array, without a second 16 bytes per pixel
         luma = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
         alpha = rgba[..., 3]
         # Composite onto a backdrop that contrasts with what is drawn: white under dark strokes, black under
@@ -235,6 +253,8 @@ def grey_levels(image: Image.Image) -> np.ndarray:
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         values = np.asarray(image, dtype=np.float32)
         top = float(values.max()) if values.size else 1.0
+        if not (np.isfinite(top) and np.isfinite(values.min())):  # NaN spreads to the maximum, ±inf shows
+            raise DataError("image has pixel values that are not numbers (NaN or infinity)")
         # 16-bit images use 0–65535; float images usually 0–1; anything else by its own maximum.
         full = 65535.0 if 255 < top <= 65535 else (255.0 if 1 < top <= 255 else max(top, 1.0))
         return np.clip(values / full, 0.0, 1.0)
