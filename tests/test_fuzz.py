@@ -23,6 +23,7 @@ from digitrec import imaging
 from digitrec.data.idx import read_idx
 from digitrec.data.kaggle import read_kaggle_csv
 from digitrec.errors import DataError
+from digitrec.imaging import containers, loading
 
 settings.register_profile(
     "quick",
@@ -111,6 +112,25 @@ def test_image_loading_raises_only_data_errors(data):
     except DataError:
         return
     assert digit.dtype == np.uint8 and digit.shape == (28, 28)
+
+
+CONTAINER_STARTS = [
+    b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+", b"\xff\xd8", b"GIF89a", b"\x89PNG\r\n\x1a\n",
+    b"\xff\xd8\xff\xe1\x00\x40Exif\x00\x00II*\x00\x08\x00\x00\x00",
+]  # fmt: skip
+
+
+@given(start=st.sampled_from(CONTAINER_STARTS), tail=st.binary(max_size=600))
+def test_container_checks_raise_only_data_errors(start, tail):
+    """The hand-written walks of TIFF/EXIF directories, JPEG markers, GIF blocks and PNG chunks on any
+    bytes after a real signature: a DataError or nothing, never an IndexError or struct.error."""
+    data = start + tail
+    try:
+        scans = containers.check_container(data, "fuzz", loading.MAX_PIXELS)
+    except DataError:
+        return
+    assert scans >= 0
+    assert containers.exif_orientation(data) is None or isinstance(containers.exif_orientation(data), int)
 
 
 image_arrays = hnp.arrays(
