@@ -1,5 +1,6 @@
 """Model files that are not what they claim, refused in one `ModelError` line when loaded: ONNX graphs whose
-output is no (N, 10) float tensor, and .keras files that are no readable zip archive."""
+output is no (N, 10) float tensor or that never end, and .keras files that are no readable zip archive or
+declare far more weights than they hold."""
 
 from __future__ import annotations
 
@@ -134,4 +135,51 @@ def test_a_legacy_h5_file_is_left_to_keras(tmp_path):
     path = tmp_path / "model.h5"
     path.write_bytes(b"not HDF5 either")
     with pytest.raises(ModelError, match="model.h5: cannot load model"):
+        load_predictor(path)
+
+
+def test_a_keras_file_declaring_huge_compressed_weights_is_refused_before_keras_fills_them(tmp_path):
+    """HDF5 can declare a compressed (never written) array of any size: 1.4 MB declaring 1 GB cost 4.8 GB."""
+    import h5py
+
+    from digitrec import bundled
+    from digitrec.inference.keras_model import _check_archive
+
+    with zipfile.ZipFile(bundled.KERAS) as source:
+        members = {name: source.read(name) for name in source.namelist()}
+    weights = tmp_path / "weights.h5"
+    weights.write_bytes(members["model.weights.h5"])
+    with h5py.File(weights, "a") as file:
+        file.create_dataset("extra", shape=(50_000_000,), dtype="float32", chunks=(1_000_000,), compression="gzip")
+    path = tmp_path / "model.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, weights.read_bytes() if name == "model.weights.h5" else data)
+    with pytest.raises(ModelError, match=r"model.keras: its weights declare 19\d MB in a \d\.\d-MB file"):
+        _check_archive(path, path.stat().st_size)
+    _check_archive(bundled.KERAS, bundled.KERAS.stat().st_size)  # the real one passes
+
+
+def test_an_onnx_graph_that_never_ends_is_refused_at_load(tmp_path, monkeypatch):
+    """A Loop of 10^15 turns hung the load for good; the blank-image run now has a deadline."""
+    from digitrec.inference import onnx_model as module
+
+    monkeypatch.setattr(module, "PROBE_SECONDS", 0.5)
+    state = [helper.make_tensor_value_info(n, t, []) for n, t in (("i", TensorProto.INT64), ("c", TensorProto.BOOL))]
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c"], ["c2"]), helper.make_node("Identity", ["a"], ["a2"])],
+        "body",
+        [*state, helper.make_tensor_value_info("a", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info(n, t, []) for n, t in (("c2", TensorProto.BOOL), ("a2", TensorProto.FLOAT))],
+    )
+    constants = [
+        helper.make_node("Constant", [], ["M"], value=numpy_helper.from_array(np.array(10**15, np.int64))),
+        helper.make_node("Constant", [], ["cond"], value=numpy_helper.from_array(np.array(True))),
+        helper.make_node("Constant", [], ["zero"], value=numpy_helper.from_array(np.array(0.0, np.float32))),
+    ]
+    extra = [*constants, helper.make_node("Loop", ["M", "cond", "zero"], ["a_end"], body=body)]
+    extra.append(helper.make_node("Add", ["p", "a_end"], ["probabilities"]))
+    path = tmp_path / "endless.onnx"
+    onnx_model(path, extra, helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10]))
+    with pytest.raises(ModelError, match=r"endless.onnx: no answer for a blank image within 0.5 s"):
         load_predictor(path)

@@ -20,6 +20,8 @@ INPUT_SHAPE = (None, 28, 28, 1)
 _MAX_MEMBERS = 64  # Keras writes three (config.json, metadata.json, model.weights.h5)
 _MAX_CONFIG_BYTES = 16 << 20  # this project's configs are ~20 KB; an ensemble's or a big net's far below this
 _INFLATE_ALLOWANCE = 64 << 20  # members may inflate to 4× the file's size plus this (Keras stores them as is)
+_WEIGHTS = "model.weights.h5"
+_WEIGHTS_SLACK = 1 << 20  # bytes the declared weights may exceed the file by (empty arrays, HDF5's rounding)
 
 
 class KerasModel:
@@ -77,6 +79,33 @@ def _check_archive(path: Path, size: int) -> None:
             f"{path}: not a usable .keras archive ({len(members)} members inflating to {inflated:,} bytes, "
             f"{config:,} of them JSON, from a {size:,}-byte file)"
         )
+    weights = _declared_weight_bytes(path)
+    if weights > size + _WEIGHTS_SLACK:
+        raise ModelError(
+            f"{path}: its weights declare {weights / 2**20:,.0f} MB in a {size / 2**20:,.1f}-MB file "
+            "(corrupt or hostile)"
+        )
+
+
+def _declared_weight_bytes(path: Path) -> int:
+    """The bytes the weight arrays of a .keras file declare. Keras writes them uncompressed, so they fit in
+    the file; HDF5 can declare a compressed (or never written) array of any size, which loading fills in:
+    a 1.4-MB file declaring a 1-GB array cost 4.8 GB. An unreadable weights file is left to Keras."""
+    import h5py  # noqa: PLC0415 (Keras' own dependency; only for .keras files)
+
+    total = 0
+
+    def add(_: str, item: object) -> None:
+        nonlocal total
+        if isinstance(item, h5py.Dataset):
+            total += int(item.size or 0) * item.dtype.itemsize
+
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(_WEIGHTS) as stream, h5py.File(stream, "r") as file:
+            file.visititems(add)
+    except Exception:  # noqa: BLE001 (no weights member, or not HDF5: Keras names the problem)
+        return 0
+    return total
 
 
 def load_keras_models(source: str | os.PathLike) -> list[keras.Model]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -11,6 +13,7 @@ from digitrec.errors import ConfigError, ModelError, first_line
 from digitrec.fileio import check_regular
 from digitrec.inference.core import Predictor
 
+PROBE_SECONDS = 10.0  # for a blank batch of two: the bundled model takes a millisecond, a big one a second
 _FLOAT_TENSORS = ("tensor(float)", "tensor(double)", "tensor(float16)")  # numpy types the predictor converts
 
 
@@ -50,6 +53,24 @@ class OnnxModel:
                 f"{path}: expected one float input (N, 28, 28, 1) and one float output (N, 10), got {found}"
             )
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        run = ort.RunOptions()
+        run.log_severity_level = 4  # its stopping is reported below, in one line: not ORT's own log line too
+        self._check_it_ends(path, run)
+
+    def _check_it_ends(self, path: Path, run: Any) -> None:
+        """One run on a blank batch, stopped after `PROBE_SECONDS`: a graph can loop without end (a Loop of
+        10^15 turns hung the load for good). Other failures are the predictor's probe's to report."""
+        timer = threading.Timer(PROBE_SECONDS, lambda: setattr(run, "terminate", True))
+        timer.start()
+        try:
+            self.session.run([self.output_name], {self.input_name: np.zeros((2, 28, 28, 1), np.float32)}, run)
+        except Exception:  # noqa: BLE001 (any failure of the run; only the deadline's is ours to report)
+            if run.terminate:
+                raise ModelError(
+                    f"{path}: no answer for a blank image within {PROBE_SECONDS:g} s (a loop without end?)"
+                ) from None
+        finally:
+            timer.cancel()
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run([self.output_name], {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
