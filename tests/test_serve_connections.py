@@ -4,6 +4,7 @@ back; a port held by a `--workers` server is not shared with a second one."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import stat
@@ -88,3 +89,17 @@ def test_a_lock_directory_others_can_write_is_refused(tmp_path, monkeypatch):
         workers._port_lock(("127.0.0.1", 8000)),
     ):
         pass
+
+
+def test_a_request_the_server_cannot_parse_is_a_json_400():
+    """uvicorn answered it in plain text; every other error of the API is JSON {"detail": …}."""
+    with serve_process() as (url, _), socket.create_connection(("127.0.0.1", urlsplit(url).port)) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nbad header line\r\n\r\n")
+        sock.settimeout(10)
+        response = b""
+        while chunk := sock.recv(4096):
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"content-type: application/json" in head.lower() and b"nosniff" in head
+    assert json.loads(body) == {"detail": "bad HTTP request (Invalid HTTP request received)"}

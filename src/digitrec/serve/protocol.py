@@ -5,14 +5,17 @@ clock before a connection's first request, nor while a head arrives byte by byte
 connect and send nothing (or half a head) held every connection slot (`limit_concurrency`), and the
 server answered everyone else 503 until those clients chose to leave. Here a head must be complete
 within `HEAD_TIMEOUT` seconds of the connection, or of the previous response; otherwise the connection
-is closed. The body has its own deadline (`middleware.BodyDeadline`).
+is closed. The body has its own deadline (`middleware.BodyDeadline`). A request uvicorn cannot parse is
+answered 400 in the API's form, JSON `{"detail": …}`, not uvicorn's plain text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 HEAD_TIMEOUT = 10.0  # seconds: a real client sends its head in milliseconds, even on a slow link
@@ -48,3 +51,15 @@ class HeadDeadlineProtocol(H11Protocol):
         self._head_timer = None
         if self.cycle is self._armed_for and not self.transport.is_closing():
             self.transport.close()  # no complete head since: nothing to answer, nobody waiting for one
+
+    def send_400_response(self, msg: str) -> None:
+        body = json.dumps({"detail": f"bad HTTP request ({msg.rstrip('.')})"}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"connection", b"close"),
+        ]
+        for event in (h11.Response(status_code=400, headers=headers), h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
