@@ -93,3 +93,21 @@ def test_a_quote_that_never_closes_is_named_by_its_row_and_line(tmp_path, bad_ro
     rows[bad_row - 1][0] = f'"{rows[bad_row - 1][0]}'
     message = read_error(write_csv(tmp_path / "train.csv", TRAIN_HEADER, rows))
     assert message.endswith(f"row {bad_row} (line {bad_row + 1}) opens a quote that never closes")
+
+
+@pytest.mark.parametrize("tail", [" ", "\t", "  \r\n"])
+def test_lines_of_whitespace_at_the_end_are_empty_lines(tmp_path, tail):
+    pixels, labels = sample(n=3)
+    path = write_csv(tmp_path / "train.csv", TRAIN_HEADER, labelled_rows(pixels, labels))
+    path.write_bytes(path.read_bytes() + f"{tail}\n\n".encode())
+    assert read_kaggle_csv(path)[0].shape == (3, 28, 28)
+
+
+def test_a_row_of_many_surplus_fields_is_one_line_without_pandas_warning(tmp_path, recwarn):
+    pixels, labels = sample(n=3)
+    rows = labelled_rows(pixels, labels)
+    rows[0] += [1, 2, 3]
+    assert read_error(write_csv(tmp_path / "train.csv", TRAIN_HEADER, rows)).endswith(
+        "row 1 (line 2) has more fields than the header"
+    )
+    assert not [w for w in recwarn if "names does not match" in str(w.message)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import warnings
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,7 +56,7 @@ def iter_kaggle_csv(
                 na_values=[""],
                 skip_blank_lines=False,  # a skipped line would shift every row and line number after it
             )
-            for chunk in reader:
+            while (chunk := _next_quietly(reader)) is not None:
                 surplus = np.flatnonzero(chunk.pop(_SURPLUS).notna().to_numpy())
                 if surplus.size:
                     row = int(chunk.index[surplus[0]])
@@ -77,6 +78,14 @@ def iter_kaggle_csv(
         raise DataError(f"{source}: no data rows")
 
 
+def _next_quietly(reader: Iterator[pd.DataFrame]) -> pd.DataFrame | None:
+    """The next chunk, or None; pandas' warning about rows longer than the names is not printed (the
+    surplus column reports those rows in one line)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.ParserWarning)
+        return next(reader, None)
+
+
 def _trailing_empty_rows(frame: pd.DataFrame, ended: int | None, source: str) -> tuple[pd.DataFrame, int | None]:
     """The chunk without the empty rows (blank lines) at its end, and the first of them, or `ended` if the
     chunk holds nothing else. Empty lines at the end of a file are an editor's; anywhere else they are an
@@ -84,7 +93,7 @@ def _trailing_empty_rows(frame: pd.DataFrame, ended: int | None, source: str) ->
     if frame.empty:
         return frame, ended
     integers = all(pd.api.types.is_integer_dtype(dtype) for dtype in frame.dtypes)  # a number in every cell
-    empty = np.zeros(len(frame), bool) if integers else np.asarray(frame.isna().to_numpy().all(axis=1))
+    empty = np.zeros(len(frame), bool) if integers else np.asarray(_blank_cells(frame).all(axis=1))
     if empty.all():
         return frame.iloc[:0], int(frame.index[0]) if ended is None else ended
     last = len(empty) - 1 - int(np.argmin(empty[::-1]))  # the last row with a value
@@ -151,6 +160,15 @@ class _WithoutNul(io.RawIOBase):
             raise DataError(f"{self.source}: row {line - 1} (line {line}) holds a NUL byte: not a text CSV")
         self.line += data.count(b"\n")
         return count
+
+
+def _blank_cells(frame: pd.DataFrame) -> np.ndarray:
+    """Missing or whitespace-only cells: a line of spaces at the end of a file is an editor's too."""
+    blank = frame.isna().to_numpy()
+    for position, dtype in enumerate(frame.dtypes):
+        if pd.api.types.is_object_dtype(dtype):
+            blank[:, position] |= frame.iloc[:, position].astype(str).str.strip().eq("").to_numpy()
+    return blank
 
 
 def _parser_error_detail(exc: Exception) -> str:
