@@ -138,7 +138,8 @@ def test_a_jpeg_exif_tag_bomb_is_refused_before_pillow_parses_it():
 def test_orientation_of_raw_exif_bytes():
     assert containers.exif_orientation(b"Exif\x00\x00" + tiff_structure([(0x0112, 3, 1, 6)], b"")) == 6
     assert containers.exif_orientation(tiff_structure([(0x0112, 3, 1, 8)], b"", big_endian=True)) == 8
-    assert containers.exif_orientation(tiff_structure([(0x0112, 3, 2, 8)], b"")) == 0  # not one number
+    assert containers.exif_orientation(tiff_structure([(0x0112, 3, 2, 8)], b"")) == 8  # the first of two
+    assert containers.exif_orientation(tiff_structure([(0x0112, 3, 0, 8)], b"")) == 0  # no value at all
     assert containers.exif_orientation(tiff_structure([(0x0100, 3, 1, 8)], b"")) is None
     assert containers.exif_orientation(b"II*\x00\xff\xff\xff\xff") is None  # directory past the end
     assert containers.exif_orientation(b"garbage") is None
@@ -168,6 +169,23 @@ def png_chunk(kind: bytes, data: bytes = b"") -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+@pytest.mark.parametrize("filler", [b"\xff", b"\xff\xd0", b"\xff\x00", b"\xff\x01"])
+def test_jpeg_fill_bytes_and_lone_markers_count_too(filler):
+    """16 MB of fill bytes after the start took Pillow 7 s (48 MB: 35 s) and slipped past the marker cap."""
+    jpeg = encode(seven(), "JPEG")
+    with pytest.raises(DataError, match="JPEG of more than 65536 markers"):
+        imaging.load_image(jpeg[:2] + filler * (containers.MAX_JPEG_MARKERS + 1) + jpeg[2:])
+
+
+def test_an_orientation_of_several_values_is_its_first_as_pillow_reads_it():
+    exif = b"Exif\x00\x00" + tiff_structure([(0x0112, 3, 2, 6)], b"")  # SHORT × 2: 6, then 0
+    data = encode(seven(), "JPEG", exif=exif)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Pillow: "tag 274 had too many entries"
+        assert Image.open(io.BytesIO(data)).getexif()[0x0112] == 6
+    assert imaging.load_image(data).size == (64, 48)  # turned, as ImageOps.exif_transpose does
+
+
 def test_png_and_jpeg_chunk_spam_is_refused_before_pillow_reads_each_in_python():
     """Pillow walks chunks and markers in Python: 3.9 million empty PNG chunks took it 11 s and 600 MB,
     11 million empty JPEG comments 9 s and 970 MB (16 s with an uncounted walk in front)."""
@@ -182,12 +200,12 @@ def test_png_and_jpeg_chunk_spam_is_refused_before_pillow_reads_each_in_python()
 
 def test_a_png_of_many_small_image_data_chunks_passes():
     """Encoders split the image data: a chunk after the first is still the image, not spam."""
-    big = seven().resize((96, 128))
+    big = seven().resize((256, 300))  # ~77,000 one-byte chunks: more than may come before the image data
     png = encode(big, "PNG", compress_level=0)
     start = png.index(b"IDAT") - 4
     length = int.from_bytes(png[start : start + 4], "big")
     data = png[start + 8 : start + 8 + length]
-    split = b"".join(png_chunk(b"IDAT", data[i : i + 1]) for i in range(len(data)))  # ~12,500 chunks
+    split = b"".join(png_chunk(b"IDAT", data[i : i + 1]) for i in range(len(data)))  # every byte its own chunk
     image = imaging.load_image(png[:start] + split + png[start + 12 + length :])
     assert np.array_equal(np.asarray(image), np.asarray(big))
 
