@@ -264,6 +264,11 @@ def test_cli_errors_are_one_line(model_file, onnx_file, tmp_path, capsys):
     assert usage.value.code == 2
     assert "RUN_DIR_OR_MODEL: empty path" in capsys.readouterr().err
 
+    (tmp_path / "loop.onnx").symlink_to("loop.onnx")  # was an internal error (RuntimeError: Symlink loop)
+    assert main(["export", str(model_file), "--output", str(tmp_path / "loop.onnx"), "--force"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"digitrec: error: {tmp_path / 'loop.onnx'}: cannot be resolved") and err.count("\n") == 1
+
 
 def test_force_replaces_an_existing_export(model_file, tmp_path):
     output = tmp_path / "model_savedmodel"

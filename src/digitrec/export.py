@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from digitrec.errors import ConfigError, DigitrecError, ModelError
+from digitrec.errors import ConfigError, DigitrecError, ModelError, StorageError, first_line
 from digitrec.fileio import atomic_path, check_replaceable, read_json, write_json
 from digitrec.provenance import versions
 from digitrec.rundir import DEFAULT_OPSET, EXPORT_FORMATS, EXPORT_SUFFIXES, Run, export_path, metadata_path, model_files
@@ -139,23 +139,30 @@ def _check_outputs(source: Path, output: Path, fmt: str, force: bool) -> None:
     for path in (output, metadata):
         if path.exists() and not force:
             raise DigitrecError(f"{path}: already exists (use --force to replace it)")
-    models = [source.resolve(), *(path.resolve() for path in model_files(source))]
+    models = [_real(source), *(_real(path) for path in model_files(source))]
     run = source if source.is_dir() else source.parent if Run(source.parent).exists() else None
     for path in (output, metadata):
-        real = path.resolve()
+        real = _real(path)
         if any(real == model or model.is_relative_to(real) for model in models):
             raise DigitrecError(f"{path}: is (or holds) the model being exported; choose another output")
-        if run is not None and real.is_relative_to(run.resolve()) and real.exists() and not _earlier_export(real, run):
+        if run is not None and real.is_relative_to(_real(run)) and real.exists() and not _earlier_export(real, run):
             raise DigitrecError(f"{path}: a file of the run being exported, not an earlier export; choose another path")
     check_replaceable(output, directory=fmt == "savedmodel", replaceable=_is_savedmodel)
     check_replaceable(metadata)
+
+
+def _real(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # a loop of symbolic links: RuntimeError before Python 3.13
+        raise StorageError(f"{path}: cannot be resolved ({first_line(exc)})") from None
 
 
 def _earlier_export(path: Path, run: Path) -> bool:
     """Whether `path` (an export or its metadata) is what an earlier export wrote: one of the run's default
     export paths, or a file that a metadata JSON beside it names."""
     model = path.with_name(path.name.removesuffix(".json")) if path.suffix == ".json" else path
-    if model in {export_path(run, fmt, int8).resolve() for fmt, int8 in EXPORT_SUFFIXES}:
+    if model in {_real(export_path(run, fmt, int8)) for fmt, int8 in EXPORT_SUFFIXES}:
         return True
     try:
         meta = read_json(metadata_path(model), what="export metadata")
