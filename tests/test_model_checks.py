@@ -183,3 +183,19 @@ def test_an_onnx_graph_that_never_ends_is_refused_at_load(tmp_path, monkeypatch)
     onnx_model(path, extra, helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 10]))
     with pytest.raises(ModelError, match=r"endless.onnx: no answer for a blank image within 0.5 s"):
         load_predictor(path)
+
+
+def test_the_weights_are_walked_in_place_as_an_extracted_copy_reads(tmp_path):
+    """h5py reads a stored member through a window on the archive (zipfile's stream re-read it from its
+    start on every backward seek: 2.5 s for a 155-MB model): the same arrays as an extracted copy."""
+    import h5py
+
+    from digitrec import bundled
+    from digitrec.inference.keras_model import _declared_weight_bytes
+
+    with zipfile.ZipFile(bundled.KERAS) as archive:
+        (tmp_path / "weights.h5").write_bytes(archive.read("model.weights.h5"))
+    sizes = []
+    with h5py.File(tmp_path / "weights.h5", "r") as file:
+        file.visititems(lambda _, item: sizes.append(item.nbytes) if isinstance(item, h5py.Dataset) else None)
+    assert _declared_weight_bytes(bundled.KERAS) == sum(sizes) > 1_000_000

@@ -3,6 +3,7 @@ Keras (and its backend) is imported by this module only; `digitrec.inference` im
 
 from __future__ import annotations
 
+import io
 import os
 import zipfile
 from pathlib import Path
@@ -101,11 +102,58 @@ def _declared_weight_bytes(path: Path) -> int:
             total += int(item.size or 0) * item.dtype.itemsize
 
     try:
-        with zipfile.ZipFile(path) as archive, archive.open(_WEIGHTS) as stream, h5py.File(stream, "r") as file:
+        with (
+            zipfile.ZipFile(path) as archive,
+            open(path, "rb") as raw,
+            _member(archive, raw) as stream,
+            h5py.File(stream, "r") as file,
+        ):
             file.visititems(add)
     except Exception:  # noqa: BLE001 (no weights member, or not HDF5: Keras names the problem)
         return 0
     return total
+
+
+def _member(archive: zipfile.ZipFile, raw: io.BufferedReader) -> io.BufferedReader | io.BytesIO:
+    """The weights member as a seekable file. Keras stores it uncompressed, so it is read in place: h5py
+    seeks back and forth, and zipfile's own stream re-reads a member from its start on every backward
+    seek (walking a 155-MB model's weights took 2.5 s). A compressed one (not Keras') is inflated, within
+    the archive's inflation cap checked before."""
+    info = archive.getinfo(_WEIGHTS)
+    if info.compress_type != zipfile.ZIP_STORED:
+        return io.BytesIO(archive.read(info))
+    raw.seek(info.header_offset)
+    local = raw.read(30)  # the member's local header: its name and extra field come before the data
+    start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+    return io.BufferedReader(_Window(raw, start, info.file_size))
+
+
+class _Window(io.RawIOBase):
+    """`size` bytes of `raw` from `start`, as a file of their own."""
+
+    def __init__(self, raw: io.BufferedReader, start: int, size: int):
+        super().__init__()
+        self.raw, self.start, self.size, self.pos = raw, start, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self.pos = max(0, offset + (0, self.pos, self.size)[whence])
+        return self.pos
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        count = max(0, min(len(buffer), self.size - self.pos))
+        self.raw.seek(self.start + self.pos)
+        count = self.raw.readinto(memoryview(buffer)[:count]) or 0
+        self.pos += count
+        return count
 
 
 def load_keras_models(source: str | os.PathLike) -> list[keras.Model]:
