@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from digitrec.data import load_dataset
 from digitrec.inference import Predictor, load_predictor
 
-from _common import data_spec, write_result
+from _common import command, data_spec, write_result
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
     write_result(
         f"ensemble_gain_{args.name}",
         {
-            "command": "python benchmarks/ensemble_gain.py " + " ".join(sys.argv[1:]),
+            "command": command(),
             "data": "MNIST t10k; each run trained on MNIST train only (54,000 / 6,000 validation)",
             **result,
         },

@@ -28,7 +28,7 @@ from digitrec.data import (
 from digitrec.data.prepare import normalize, one_hot
 from digitrec.pipeline import fit_arguments
 
-from _common import data_spec, write_result
+from _common import command, data_spec, write_result
 
 FEEDS = {
     "numpy_arrays": lambda x, y, batch: {"x": x, "y": y, "batch_size": batch, "shuffle": True},
@@ -86,7 +86,7 @@ def main() -> None:
     write_result(
         "input_pipeline",
         {
-            "command": "python benchmarks/input_pipeline.py " + " ".join(sys.argv[1:]),
+            "command": command(),
             "data": "MNIST train split (54,000 images), one epoch per fresh model",
             "recipe": recipe.to_dict(),
             "rows": rows,

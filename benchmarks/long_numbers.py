@@ -22,7 +22,7 @@ import numpy as np
 import digitrec
 from digitrec.data import load_dataset
 
-from _common import data_spec, write_result
+from _common import command, data_spec, write_result
 from renderings import number_image
 
 
@@ -58,7 +58,7 @@ def main() -> None:
     write_result(
         args.name,
         {
-            "command": "python benchmarks/long_numbers.py " + " ".join(sys.argv[1:]),
+            "command": command(),
             "data": "MNIST t10k digits, rendered as numbers (tests/renderings.number_image)",
             "rows": rows,
         },

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, data_spec, revision, worktree, write_result
+from _common import ROOT, command, data_spec, revision, worktree, write_result
 
 PHOTOS = 100
 
@@ -199,7 +199,7 @@ def main() -> None:
     write_result(
         args.name,
         {
-            "command": "python benchmarks/preprocessing.py " + " ".join(sys.argv[1:]),
+            "command": command(),
             "photos": f"{PHOTOS} 150x150 JPEGs of MNIST t10k digits (benchmarks/serve_load.py's photo())",
             "rounds": args.rounds,
             "stages_ms_per_photo": results,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import multiprocessing
-import sys
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from digitrec.data import load_dataset, prepare
 from digitrec.errors import DigitrecError
 from digitrec.inference import load_predictor
 
-from _common import data_spec, write_result
+from _common import command, data_spec, write_result
 from digit_sources import font_digits, non_digits, uci_digits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,7 +190,7 @@ def main() -> None:
     write_result(
         args.name or f"robustness_{args.split}",
         {
-            "command": "python benchmarks/robustness.py " + " ".join(sys.argv[1:]),
+            "command": command(),
             "split": args.split,
             "per_cell": args.per_cell,
             "corruptions": {name: fn.__doc__.strip().splitlines()[0] for name, fn in corruptions.CORRUPTIONS.items()},

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import data_spec, write_result
+from _common import command, data_spec, write_result
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from digitrec.data import load_dataset
@@ -96,7 +96,7 @@ def main() -> None:
     write_result(
         "scale_predict",
         {
-            "command": "python benchmarks/scale_predict.py " + " ".join(sys.argv[1:]),
+            "command": command(),
             "how": "digitrec predict --csv FILE (--engine ray --workers N), output counted not kept; peak RSS: the "
             "largest summed RSS of the process and its descendants (Ray: driver, raylet, workers), every 0.2 s; "
             "the bundled model on ONNX Runtime",

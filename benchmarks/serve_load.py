@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from _common import data_spec, revision, worktree, write_result
+from _common import command, data_spec, revision, worktree, write_result
 from _http_client import CLIENT, Connection, upload
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -250,7 +250,7 @@ def main() -> None:
     write_result(
         args.name,
         {
-            "command": "python benchmarks/serve_load.py " + " ".join(sys.argv[1:]),
+            "command": command(),
             "model": args.model or "bundled (ONNX Runtime when installed)",
             "payload": "150x150 JPEG photos of 50 MNIST t10k digits, multipart upload",
             "hostile_payloads": [

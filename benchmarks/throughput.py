@@ -19,7 +19,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import data_spec, peak_rss_mib, write_result
+from _common import command, data_spec, peak_rss_mib, write_result
 
 WARMUP_BATCHES = 10
 
@@ -108,7 +108,7 @@ def main() -> None:
     write_result(
         "throughput" + ("_quick" if args.quick else ""),
         {
-            "command": "python benchmarks/throughput.py " + " ".join(sys.argv[1:]),
+            "command": command(),
             "data": "MNIST train split (54,000) for one training epoch; MNIST t10k for inference",
             "rows": rows,
         },

@@ -50,7 +50,7 @@ from digitrec.data import load_dataset
 from digitrec.inference import load_predictor
 from digitrec.rundir import Run
 
-from _common import data_spec, peak_rss_mib, write_result
+from _common import command, data_spec, peak_rss_mib, write_result
 
 VAL_THRESHOLDS = (0.99, 0.995, 0.996, 0.997)
 
@@ -171,7 +171,7 @@ def combine(paths: list[str], name: str, probs_paths: list[str] | None) -> None:
     write_result(
         name,
         {
-            "command": "python benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:]),
+            "command": command(),
             # The sweeps' machine(s), not the one that joined them.
             "machine": machines[0] if len(machines) == 1 else machines,
             "combined": [{"command": r["command"], "date": r["date"], "complete": r["complete"]} for r in results],
@@ -227,7 +227,7 @@ def main() -> None:
             write_result(
                 args.name,
                 {
-                    "command": "python benchmarks/time_to_accuracy.py " + " ".join(sys.argv[1:]),
+                    "command": command(),
                     "data": "MNIST train (each recipe's val_fraction held out for validation, stratified, split "
                     "seed = run seed: 0.1 → 54,000 / 6,000; 0 → all 60,000, no validation); final model scored "
                     "once on MNIST t10k",

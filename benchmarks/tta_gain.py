@@ -24,7 +24,7 @@ from digitrec.data import load_dataset, prepare
 from digitrec.inference import load_predictor
 from digitrec.rundir import Run
 
-from _common import data_spec, write_result
+from _common import command, data_spec, write_result
 
 
 def validation_split(source: str | None, data) -> tuple[np.ndarray, np.ndarray] | None:
@@ -79,7 +79,7 @@ def main() -> None:
     write_result(
         args.name,
         {
-            "command": "python benchmarks/tta_gain.py " + " ".join(sys.argv[1:]),
+            "command": command(),
             "data": "a run's own validation split when it has one (selection), then MNIST t10k (10,000 images)",
             "rows": rows,
         },
