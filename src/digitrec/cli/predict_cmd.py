@@ -22,9 +22,9 @@ file,index,digit,confidence,second,second_confidence,third,third_confidence,unce
 A file that cannot be read is reported on stderr, one line each, never on stdout, so stdout always parses;
 the other files are still answered and the exit code is 1 (an IDX/CSV file failing part-way keeps the
 answers before the failure; its images of one value in every pixel, empty canvases, are left unanswered
-and reported in one line). Answers are printed as they come, so inputs of any
-size stream in constant memory; --progress (default on a terminal) shows images/s on stderr. Answers below
---min-confidence are flagged ("?" in the table), not dropped, and do not change the exit code.
+and reported in one line). Answers are printed as they come, so inputs of any size stream in constant
+memory; --progress (default on a terminal) shows images/s on stderr. Answers below --min-confidence are
+flagged ("?" in the table), not dropped, and do not change the exit code.
 """
 
 
