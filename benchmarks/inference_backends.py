@@ -27,7 +27,7 @@ import numpy as np
 from digitrec import bundled
 from digitrec.data import load_dataset
 from digitrec.inference import load_predictor
-from digitrec.provenance import versions
+from digitrec.runtime.provenance import versions
 
 from _common import data_spec, write_result
 
@@ -113,8 +113,8 @@ def main() -> None:
     if not args.model.exists():
         raise SystemExit(f"{args.model}: not found; pass --model MODEL.keras or a run directory")
 
-    from digitrec.export import export_model
-    from digitrec.quantize import CALIBRATION_IMAGES, calibration_images
+    from digitrec.export.convert import export_model
+    from digitrec.export.quantize import CALIBRATION_IMAGES, calibration_images
 
     data = load_dataset(data_spec("mnist"))
     images, labels = data.x_test, data.y_test

@@ -1,5 +1,5 @@
 """How training batches are fed: numpy arrays handed to `model.fit` vs digitrec's tf.data pipeline
-(`digitrec.pipeline`), on the `fast` recipe, one epoch of MNIST train each, several fresh models per feed.
+(`digitrec.training.feed`), on the `fast` recipe, one epoch of MNIST train each, several fresh models per feed.
 
 Reports each epoch's wall time and the CPU cores the process kept busy (CPU time ÷ wall time): on a 2-core
 machine the array feed sometimes runs at ~1.1 cores, which is why digitrec uses the pipeline.
@@ -20,13 +20,14 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import keras
 
-from digitrec import recipes, training
+from digitrec import training
 from digitrec.data import (
     load_dataset,
     prepare,
 )
 from digitrec.data.prepare import normalize, one_hot
-from digitrec.pipeline import fit_arguments
+from digitrec.training import recipes
+from digitrec.training.feed import fit_arguments
 
 from _common import command, data_spec, write_result
 

@@ -1,7 +1,7 @@
-"""Robustness off MNIST: digits as users make them (`digitrec.corruptions`, 15 corruptions × 3
+"""Robustness off MNIST: digits as users make them (`digitrec.evaluation.corruptions`, 15 corruptions × 3
 severities, MNIST-C style), digits by other writers and in other hands (UCI 8×8 digits, typeset digits),
 and non-digits, each scored through exactly the path `digitrec predict` takes: image file bytes →
-`digitrec.recognize.load_input` (the `imaging` preprocessing) → the model. Accuracy, mean confidence and
+`digitrec.predict.reading.load_input` (the `imaging` preprocessing) → the model. Accuracy, mean confidence and
 expected calibration error per cell; how well confidence separates digits from non-digits.
 
 Select on `--split val` (corrupted digits of MNIST train's 10 % validation split, seed 0, which no model
@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from digitrec import corruptions, recognize
 from digitrec.data import load_dataset, prepare
 from digitrec.errors import DigitrecError
+from digitrec.evaluation import corruptions
 from digitrec.inference import load_predictor
+from digitrec.predict import reading
 
 from _common import command, data_spec, write_result
 from digit_sources import font_digits, non_digits, uci_digits
@@ -37,7 +38,7 @@ BLANK = np.zeros((28, 28), np.uint8)
 def _prepare_one(source) -> tuple[np.ndarray, bool]:
     """One input through the predict path's preprocessing; a failure ("no ink found", …) is kept as such."""
     try:
-        return recognize.prepare_image(source, "input")[0], True
+        return reading.prepare_image(source, "input")[0], True
     except DigitrecError:
         return BLANK, False
 

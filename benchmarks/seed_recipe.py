@@ -15,9 +15,10 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(__file__))
 
-from digitrec import recipes, training
+from digitrec import training
 from digitrec.data import load_dataset
 from digitrec.rundir import Run
+from digitrec.training import recipes
 
 from _common import data_spec, peak_rss_mib, write_result
 

@@ -27,12 +27,13 @@ WARMUP_BATCHES = 10
 def child(preset: str, limit: int | None) -> dict:
     import keras
 
-    from digitrec import recipes, training
+    from digitrec import training
     from digitrec.data import load_dataset, prepare
     from digitrec.data.prepare import normalize, one_hot
     from digitrec.inference import Predictor
     from digitrec.inference.keras_model import KerasModel
-    from digitrec.pipeline import fit_arguments
+    from digitrec.training import recipes
+    from digitrec.training.feed import fit_arguments
 
     class BatchClock(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):

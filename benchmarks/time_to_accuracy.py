@@ -45,10 +45,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 import keras
 import numpy as np
 
-from digitrec import recipes, training
+from digitrec import training
 from digitrec.data import load_dataset
 from digitrec.inference import load_predictor
 from digitrec.rundir import Run
+from digitrec.training import recipes
 
 from _common import command, data_spec, peak_rss_mib, write_result
 

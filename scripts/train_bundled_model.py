@@ -22,20 +22,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 
-from digitrec import recipes, training
+from digitrec import training
 from digitrec.bundled import INT8 as BUNDLED_INT8
 from digitrec.bundled import KERAS as BUNDLED_MODEL
 from digitrec.bundled import META as BUNDLED_META
 from digitrec.bundled import ONNX as BUNDLED_ONNX
 from digitrec.data import load_dataset
-from digitrec.evaluation import answers_sha256, compute_metrics
-from digitrec.export import export_model
+from digitrec.evaluation.report import answers_sha256, compute_metrics
+from digitrec.export.convert import export_model
+from digitrec.export.quantize import calibration_images
 from digitrec.fileio import atomic_path, write_json
 from digitrec.inference import Predictor
 from digitrec.inference.keras_model import KerasModel, load_keras_model
-from digitrec.provenance import versions
-from digitrec.quantize import calibration_images
 from digitrec.rundir import Run
+from digitrec.runtime.provenance import versions
+from digitrec.training import recipes
 
 
 def main() -> None:

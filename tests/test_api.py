@@ -16,7 +16,7 @@ from PIL import Image
 
 import digitrec
 from digitrec import bundled
-from digitrec.engines.local import BATCH
+from digitrec.predict.local import BATCH
 
 from renderings import black_on_white_png, number_image
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 import digitrec
-from digitrec import recipes
+from digitrec.training import recipes
 
 
 def test_train_evaluate_load_from_python(shared_data, mnist, tmp_path):

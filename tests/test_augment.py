@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from digitrec.augment import RandomAffine
 from digitrec.data.prepare import normalize
+from digitrec.nets.augment import RandomAffine
 
 SIZE = 28
 

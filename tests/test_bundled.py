@@ -9,7 +9,7 @@ import json
 import numpy as np
 
 from digitrec import bundled
-from digitrec.evaluation import answers_sha256
+from digitrec.evaluation.report import answers_sha256
 from digitrec.inference import default_model, load_predictor
 
 BUNDLED_MODEL, BUNDLED_ONNX, BUNDLED_INT8 = bundled.KERAS, bundled.ONNX, bundled.INT8

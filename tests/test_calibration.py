@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitrec.calibration import apply_temperature, fit_temperature, log_loss, scaled
 from digitrec.errors import ModelError
+from digitrec.training.calibration import apply_temperature, fit_temperature, log_loss, scaled
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitrec.degrade import RandomDegrade, _bilinear
+from digitrec.nets.degrade import RandomDegrade, _bilinear
 
 
 def grid(count: int = 1) -> tuple[np.ndarray, np.ndarray]:

@@ -90,8 +90,8 @@ def test_the_ray_engine_answers_exactly_like_the_local_engine(inputs, ray_tmp, o
 def test_a_two_node_mini_cluster_answers_like_the_local_engine(inputs, ray_tmp, predictor):
     from ray.cluster_utils import Cluster
 
-    from digitrec.engines import recognize
-    from digitrec.engines.ray import iter_recognize_ray
+    from digitrec.predict import recognize
+    from digitrec.predict.ray import iter_recognize_ray
 
     cluster = Cluster(
         initialize_head=True,
@@ -120,9 +120,9 @@ def test_a_two_node_mini_cluster_answers_like_the_local_engine(inputs, ray_tmp, 
 
 
 def test_the_ray_engine_refuses_what_it_cannot_ship():
-    from digitrec.engines.jobs import UserImage
-    from digitrec.engines.ray import _piece
     from digitrec.errors import DataError
+    from digitrec.predict.jobs import UserImage
+    from digitrec.predict.ray import _piece
 
     with pytest.raises(DataError, match="reads image files and bytes"):
         _piece(0, UserImage("<array #0>", np.zeros((28, 28), np.uint8)))

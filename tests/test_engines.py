@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from digitrec.data.idx import write_idx
-from digitrec.engines import iter_recognize
 from digitrec.errors import ModelError
-from digitrec.recognize import Failure, Prediction
+from digitrec.predict import iter_recognize
+from digitrec.predict.reading import Failure, Prediction
 
 
 class Recording:
@@ -77,7 +77,7 @@ def test_user_images_are_batched_and_answered_in_order(count):
 )
 def test_the_ray_engine_checks_the_model_before_starting_a_cluster(tmp_path, model, message):
     """A missing model is one ModelError on the driver, not a failure in every actor after Ray started."""
-    from digitrec.engines.ray import iter_recognize_ray
+    from digitrec.predict.ray import iter_recognize_ray
 
     with pytest.raises(ModelError, match=message):
         next(iter_recognize_ray([tmp_path / "a.png"], str(tmp_path / model)))

@@ -46,7 +46,7 @@ def onnx_file(model_file, tmp_path_factory) -> Path:
 
 def float32_reference(source) -> Predictor:
     """The Keras graph that was exported (identical to the source model unless it was mixed precision)."""
-    from digitrec.export import inference_model
+    from digitrec.export.convert import inference_model
 
     return Predictor([KerasModel(inference_model(source)[0])], name="reference")
 
@@ -139,7 +139,7 @@ def test_int8_is_refused_for_savedmodel(model_file, tmp_path, capsys):
 
 def test_int8_calibration_is_read_only_after_the_output_is_checked(model_file, tmp_path):
     from digitrec.errors import DigitrecError
-    from digitrec.export import export_model
+    from digitrec.export.convert import export_model
 
     taken = tmp_path / "digits.int8.onnx"
     taken.write_bytes(b"the user's export")
@@ -179,7 +179,7 @@ def ensemble_run(model_file, tmp_path_factory) -> Path:
     """An ensemble run directory of two members made from the bundled model, with a config.json as train's."""
     import keras
 
-    from digitrec import augment  # noqa: F401 (registers the custom layer)
+    from digitrec.nets import augment  # noqa: F401 (registers the custom layer)
 
     run_dir = tmp_path_factory.mktemp("runs") / "ensemble"
     model = keras.models.load_model(model_file, compile=False)
@@ -223,7 +223,7 @@ def test_int8_ensemble_keeps_the_average_of_its_softmaxes_in_float(ensemble_run,
 def test_mixed_bfloat16_model_exports_in_float32(model_file, test_images, keras_probs, tmp_path):
     import keras
 
-    from digitrec import augment  # noqa: F401
+    from digitrec.nets import augment  # noqa: F401
 
     original = keras.models.load_model(model_file, compile=False)
 

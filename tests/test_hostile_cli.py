@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digitrec import bundled, recipes
+from digitrec import bundled
 from digitrec.rundir import Run
+from digitrec.training import recipes
 
 import hostile
 from helpers import run_measured

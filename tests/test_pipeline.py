@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from digitrec.pipeline import fit_arguments
+from digitrec.training.feed import fit_arguments
 
 
 def epoch_of(arguments: dict) -> tuple[np.ndarray, np.ndarray]:

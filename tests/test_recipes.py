@@ -7,13 +7,15 @@ import json
 import keras
 import pytest
 
-from digitrec import models, recipes, training
+from digitrec import training
 from digitrec.errors import ConfigError
-from digitrec.recipes import Recipe
+from digitrec.nets import architectures
+from digitrec.training import recipes
+from digitrec.training.recipes import Recipe
 
 
 def test_seed_model_matches_the_original_summary():
-    model = models.build("seed")
+    model = architectures.build("seed")
     assert model.count_params() == 887_530
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds == [
@@ -86,7 +88,7 @@ def test_a_recipe_json_file_or_a_run_config_is_a_recipe(tmp_path):
     bare.write_text(json.dumps(custom.to_dict()))
     config.write_text(json.dumps({"recipe": custom.to_dict(), "seed": 0}))
     assert recipes.get(str(bare)) == custom == recipes.get(str(config))
-    model = models.build(custom.model, **custom.model_args)
+    model = architectures.build(custom.model, **custom.model_args)
     assert [layer.filters for layer in model.layers if isinstance(layer, keras.layers.Conv2D)] == [
         8,
         8,
@@ -121,33 +123,33 @@ def test_unknown_preset_and_model_are_config_errors():
     with pytest.raises(ConfigError, match="unknown preset"):
         recipes.get("turbo")
     with pytest.raises(ConfigError, match="unknown model"):
-        models.build("resnet1000")
+        architectures.build("resnet1000")
     with pytest.raises(ConfigError, match="downsample must be"):
-        models.build("deotte", downsample="avg")
+        architectures.build("deotte", downsample="avg")
 
 
 def test_deotte_variants_keep_the_shape_contract():
-    pooled = models.build("deotte", widths=(8, 16, 32), stem=(5,), downsample="pool")
+    pooled = architectures.build("deotte", widths=(8, 16, 32), stem=(5,), downsample="pool")
     kinds = [type(layer).__name__ for layer in pooled.layers]
     assert kinds.count("MaxPooling2D") == 2 and kinds.count("Conv2D") == 4
     assert pooled.output_shape == (None, 10)
-    assert models.build("deotte").count_params() == 326_826  # Deotte's net unchanged by the defaults
+    assert architectures.build("deotte").count_params() == 326_826  # Deotte's net unchanged by the defaults
 
 
 @pytest.mark.parametrize("kernel, convs, side", [(3, 10, 8), (5, 5, 8), (7, 4, 4)])
 def test_simple_nets_are_an_et_als(kernel, convs, side):
-    model = models.build("simple", kernel=kernel)
+    model = architectures.build("simple", kernel=kernel)
     convolutions = [layer for layer in model.layers if type(layer).__name__ == "Conv2D"]
     assert len(convolutions) == convs and all(c.kernel_size == (kernel, kernel) for c in convolutions)
     assert convolutions[-1].output.shape[1:3] == (side, side)  # valid convolutions all the way down
     assert model.output_shape == (None, 10)
     for wrong in (4, 3.0, True, "5"):
         with pytest.raises(ConfigError, match="kernel must be one of"):
-            models.build("simple", kernel=wrong)
+            architectures.build("simple", kernel=wrong)
 
 
 @pytest.mark.parametrize("name", ["deotte", "simple"])
 @pytest.mark.parametrize("momentum", [0, 1, 1.5, -0.1])
 def test_every_bn_net_refuses_a_batch_norm_momentum_outside_0_1(name, momentum):
     with pytest.raises(ConfigError, match=r"bn_momentum must be in \(0, 1\)"):
-        models.build(name, bn_momentum=momentum)
+        architectures.build(name, bn_momentum=momentum)

@@ -6,10 +6,11 @@ import keras
 import numpy as np
 import pytest
 
-from digitrec import recipes, training
+from digitrec import training
 from digitrec.data.prepare import normalize, one_hot
 from digitrec.inference import Predictor
 from digitrec.inference.keras_model import KerasModel
+from digitrec.training import recipes
 
 
 @pytest.mark.parametrize("preset", sorted(recipes.PRESETS))

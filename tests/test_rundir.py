@@ -11,7 +11,6 @@ import pytest
 from digitrec.errors import ConfigError, ModelError, StorageError
 from digitrec.fileio import atomic_path, clean_partials
 from digitrec.rundir import (
-    CHECKPOINT,
     CONFIG,
     HISTORY,
     MODEL,
@@ -74,16 +73,13 @@ def test_a_deeply_nested_state_is_corrupt_not_a_crash(tmp_path):
 def test_state_before_and_after_the_first_epoch(tmp_path):
     run = Run(tmp_path)
     assert run.state() is None
-    run.write_state({"epochs_done": 2, "elapsed_seconds": 12.5})
-    assert run.state() == {"epochs_done": 2, "elapsed_seconds": 12.5}
     run.write_state({"epochs_done": 2, "checkpoint": "checkpoint-2.keras", "elapsed_seconds": 12.5})
     assert run.checkpoint(run.state()) == tmp_path / "checkpoint-2.keras"
-    run.write_state({"epochs_done": 2, "elapsed_seconds": 12.5})  # a run from before checkpoints were numbered
-    assert run.checkpoint(run.state()) == tmp_path / CHECKPOINT
     for bad in (
         {"epochs_done": 2, "checkpoint": "checkpoint-1.keras", "elapsed_seconds": 1.0},  # another epoch's
         {"epochs_done": 2, "checkpoint": "../../elsewhere.keras", "elapsed_seconds": 1.0},
         {"epochs_done": 2, "checkpoint": ["checkpoint-2.keras"], "elapsed_seconds": 1.0},
+        {"epochs_done": 2, "elapsed_seconds": 1.0},  # no checkpoint named
         {"epochs_done": 0, "elapsed_seconds": 1.0},
         {"epochs_done": "2", "elapsed_seconds": 1.0},
         {"epochs_done": 2, "elapsed_seconds": float("nan")},
@@ -135,18 +131,35 @@ def test_a_corrupt_row_before_the_last_is_an_error(tmp_path):
 def test_reset_keeps_only_the_config(tmp_path):
     run = Run(tmp_path)
     run.write_config(CONFIG_DATA)
-    for name in (STATE, HISTORY, CHECKPOINT, "checkpoint-3.keras", MODEL, ".checkpoint-4.keras.abc.partial.keras"):
+    for name in (
+        STATE,
+        HISTORY,
+        "checkpoint-1.keras",
+        "checkpoint-3.keras",
+        MODEL,
+        ".checkpoint-4.keras.abc.partial.keras",
+    ):
         (tmp_path / name).write_text("x")
     run.reset()
     assert sorted(p.name for p in tmp_path.iterdir()) == [CONFIG]
 
 
 def test_only_the_named_checkpoint_is_kept(tmp_path):
-    names = [CHECKPOINT, "checkpoint-1.keras", "checkpoint-2.keras", "checkpoint-10.keras", "checkpoint-notes.txt"]
+    names = [
+        "checkpoint-01.keras",
+        "checkpoint-1.keras",
+        "checkpoint-2.keras",
+        "checkpoint-10.keras",
+        "checkpoint-notes.txt",
+    ]
     for name in names:
         (tmp_path / name).write_text("x")
     Run(tmp_path).drop_checkpoints(keep="checkpoint-2.keras")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint-2.keras", "checkpoint-notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint-01.keras",
+        "checkpoint-2.keras",
+        "checkpoint-notes.txt",
+    ]
 
 
 def test_members_of_an_ensemble_and_of_a_single_run(tmp_path):
@@ -317,3 +330,32 @@ def test_an_atomic_write_through_a_link_replaces_the_file_it_names(tmp_path):
     (tmp_path / "to-fifo").symlink_to("fifo")
     with pytest.raises(StorageError, match="fifo: not a regular file"), atomic_path(tmp_path / "to-fifo"):
         pass
+
+
+def test_the_recorded_recipe_is_checked_where_the_run_format_reads_it(tmp_path):
+    run = Run(tmp_path)
+    recipe = {
+        "name": "fast",
+        "model": "deotte",
+        "epochs": 9,
+        "batch_size": 128,
+        "optimizer": "adam",
+        "learning_rate": 0.003,
+        "schedule": "onecycle",
+        "val_fraction": 0.1,
+    }
+    run.write_config({**CONFIG_DATA, "recipe": recipe})
+    assert run.recipe() == recipe
+    for key, bad in (
+        ("epochs", 0),
+        ("epochs", 2.0),
+        ("val_fraction", 1.0),
+        ("learning_rate", float("nan")),
+        ("name", 3),
+    ):
+        run.write_config({**CONFIG_DATA, "recipe": {**recipe, key: bad}})
+        with pytest.raises(ModelError, match=rf"config\.json: corrupt recipe \(bad {key}\)"):
+            run.recipe()
+    run.write_config({**CONFIG_DATA, "recipe": {k: v for k, v in recipe.items() if k != "model"}})
+    with pytest.raises(ModelError, match="bad model"):
+        run.recipe()

@@ -74,9 +74,9 @@ def test_openapi_documents_the_api(client):
     predict = spec["paths"]["/api/predict"]["post"]
     assert set(predict["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
     assert set(predict["requestBody"]["content"]["application/json"]["schema"]["properties"]) == {"pixels", "image"}
-    assert predict["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/Prediction")
+    assert predict["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/PredictResponse")
     assert set(predict["responses"]) == {"200", "408", "413", "415", "422", "503"}
-    assert set(spec["components"]["schemas"]["Prediction"]["properties"]) == {
+    assert set(spec["components"]["schemas"]["PredictResponse"]["properties"]) == {
         "digit",
         "confidence",
         "probabilities",

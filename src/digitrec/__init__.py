@@ -20,7 +20,7 @@ from digitrec.errors import ConfigError, DataError, DigitrecError, ModelError, S
 
 if TYPE_CHECKING:
     from digitrec.api import Recognizer, evaluate, load, train
-    from digitrec.recognize import Prediction
+    from digitrec.predict.reading import Prediction
 
 __all__ = [
     "ConfigError",
@@ -40,7 +40,7 @@ _LAZY = {
     "train": "digitrec.api",
     "evaluate": "digitrec.api",
     "Recognizer": "digitrec.api",
-    "Prediction": "digitrec.recognize",
+    "Prediction": "digitrec.predict.reading",
 }
 
 

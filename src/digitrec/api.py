@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from digitrec.engines import iter_recognize, recognize
 from digitrec.errors import DataError
-from digitrec.recognize import Failure, Prediction, Source, check_min_confidence, file_kind, is_stream
+from digitrec.predict import iter_recognize, recognize
+from digitrec.predict.reading import Failure, Prediction, ReadOptions, Source, file_kind, is_stream
 
 _ONE = (str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray)
 
@@ -51,12 +51,12 @@ class Recognizer:
         or has no ink (an empty canvas inside an IDX/CSV file too), raises `DataError` (inputs are read in
         batches of up to 256, so a generator may have been advanced past it). `min_confidence` in (0, 1]
         flags answers below it (`uncertain`)."""
-        check_min_confidence(min_confidence)
+        options = ReadOptions(tta=tta, min_confidence=min_confidence)
         if isinstance(inputs, _ONE) or is_stream(inputs):
             inputs = [inputs]  # type: ignore[list-item]
         elif not isinstance(inputs, Iterable):
             raise DataError(f"predict takes an image, a path, bytes or a list of them, not a {type(inputs).__name__}")
-        results = iter_recognize(inputs, self.predictor, tta=tta, min_confidence=min_confidence)
+        results = iter_recognize(inputs, self.predictor, options)
         return [_answered(result) for result in results]
 
     def predict_proba(self, images: np.ndarray, *, tta: bool = False) -> np.ndarray:
@@ -71,7 +71,7 @@ class Recognizer:
             raise DataError(f"read_number takes one image, got {type(image).__name__}")
         if isinstance(image, str | os.PathLike) and file_kind(Path(image)) != "image":
             raise DataError(f"{image}: an IDX or CSV file holds one digit per image; read it with predict")
-        (result,) = recognize([image], self.predictor, multi=True, tta=tta)
+        (result,) = recognize([image], self.predictor, ReadOptions(multi=True, tta=tta))
         return _answered(result)
 
 
@@ -108,8 +108,9 @@ def train(
     `data`: `mnist`, `mnist:DIR` or `kaggle:DIR` (default: $DIGITREC_DATA, else the MNIST download).
     `distribute`: `mirrored` (over `devices` of this machine) or `multiworker` (README, 'Scaling out'; on a
     worker other than the chief the returned path is its private copy, deleted when the process exits)."""
-    from digitrec import recipes, training  # noqa: PLC0415 (starts Keras)
+    from digitrec import training  # noqa: PLC0415 (starts Keras)
     from digitrec.data import load_dataset  # noqa: PLC0415
+    from digitrec.training import recipes  # noqa: PLC0415
     from digitrec.training.distribute import Distribution  # noqa: PLC0415
 
     recipe = recipes.get(preset)
@@ -134,6 +135,6 @@ def evaluate(run: str | os.PathLike, *, split: str = "auto", tta: bool = False, 
     report.md written into it) and return the metrics. `data` (`mnist`, `mnist:DIR` or `kaggle:DIR`) scores it
     on another data set; by default on the one it was trained on."""
     from digitrec.data import load_dataset  # noqa: PLC0415
-    from digitrec.evaluation import evaluate_run  # noqa: PLC0415
+    from digitrec.evaluation.report import evaluate_run  # noqa: PLC0415
 
     return evaluate_run(run, load_dataset(data) if data else None, split=split, tta=tta)

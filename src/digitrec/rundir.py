@@ -6,8 +6,8 @@ A run directory::
     config.json        the recipe, data, seeds, split, versions (written once, when the run starts)
     checkpoint-N.keras the model after epoch N                      ┐ after every epoch, in this order;
     history.csv        one row per finished epoch                   │ state.json is the commit point; then
-    state.json         epochs done, the checkpoint's name, elapsed  │ the previous checkpoint goes (runs
-                       seconds, annealer state                      ┘ from before 2026-11-27: checkpoint.keras)
+    state.json         epochs done, the checkpoint's name, elapsed  │ the
+                       seconds, annealer state                      ┘ previous checkpoint goes
     model.keras        the final model (its presence means: finished)
     metrics.json · report.md · curves.png · confusion.png · errors.png     written by `evaluate`
     model.onnx · model.int8.onnx · model_savedmodel/ (+ .json metadata)    written by `export`
@@ -23,7 +23,6 @@ import io
 import math
 import os
 import re
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from digitrec.errors import DataError, ModelError, StorageError
 from digitrec.fileio import atomic_path, clean_partials, read_capped, read_json, write_json
 
 CONFIG, STATE, HISTORY = "config.json", "state.json", "history.csv"
-CHECKPOINT, MODEL = "checkpoint.keras", "model.keras"  # CHECKPOINT: the unnumbered name of older runs
+MODEL = "model.keras"
 _CHECKPOINT_NAME = re.compile(r"checkpoint-[1-9][0-9]*\.keras")
 METRICS, REPORT = "metrics.json", "report.md"
 CURVES, CONFUSION, ERRORS = "curves.png", "confusion.png", "errors.png"
@@ -49,6 +48,14 @@ _CONFIG_VALUES = {
     "seed": lambda v: type(v) is int and v in SEEDS,
     "split_seed": lambda v: type(v) is int and v in SEEDS,
     "limit": lambda v: v is None or (type(v) is int and v >= 1),
+}
+# What the run format itself reads of the recorded recipe (the report, the validation split); the whole
+# recipe is checked by `training.recipes.Recipe` when a run is resumed.
+_RECIPE_VALUES = {
+    **dict.fromkeys(("name", "model", "optimizer", "schedule"), lambda v: isinstance(v, str)),
+    **dict.fromkeys(("epochs", "batch_size"), lambda v: type(v) is int and v >= 1),
+    "learning_rate": lambda v: _finite_number(v) and v > 0,
+    "val_fraction": lambda v: _finite_number(v) and 0 <= v < 1,
 }
 _MAX_HISTORY_BYTES = 16 << 20  # ~100k epochs of history; a larger file is not ours
 
@@ -82,6 +89,14 @@ class Run:
             raise ModelError(f"{self.file(CONFIG)}: corrupt run config (bad {', '.join(wrong)})")
         return config
 
+    def recipe(self) -> dict[str, Any]:
+        """The recorded recipe, with the fields the run format reads checked (a `ModelError` naming config.json)."""
+        recipe = self.config()["recipe"]
+        wrong = [key for key, valid in _RECIPE_VALUES.items() if key not in recipe or not valid(recipe[key])]
+        if wrong:
+            raise ModelError(f"{self.file(CONFIG)}: corrupt recipe (bad {', '.join(wrong)})")
+        return recipe
+
     def write_config(self, config: dict[str, Any]) -> None:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -101,7 +116,7 @@ class Run:
             not isinstance(done, int)
             or done < 1
             or not _finite_number(state.get("elapsed_seconds"))
-            or state.get("checkpoint", CHECKPOINT) not in (CHECKPOINT, checkpoint_name(done))
+            or state.get("checkpoint") != checkpoint_name(done)
         ):
             raise ModelError(f"{self.file(STATE)}: corrupt run state {state!r:.80}")
         return state
@@ -111,13 +126,13 @@ class Run:
 
     def checkpoint(self, state: dict[str, Any]) -> Path:
         """The checkpoint of the epoch `state` commits."""
-        return self.file(state.get("checkpoint", CHECKPOINT))
+        return self.file(state["checkpoint"])
 
     def drop_checkpoints(self, keep: str | None = None) -> None:
         """Remove every checkpoint but `keep`: the previous epoch's once the next is committed, or one that a
         run killed before its commit wrote (a newer epoch's, which `--resume` must not start from)."""
-        for path in [self.file(CHECKPOINT), *self.path.glob("checkpoint-*.keras")]:
-            if path.name != keep and (path.name == CHECKPOINT or _CHECKPOINT_NAME.fullmatch(path.name)):
+        for path in self.path.glob("checkpoint-*.keras"):
+            if path.name != keep and _CHECKPOINT_NAME.fullmatch(path.name):
                 path.unlink(missing_ok=True)
 
     def finished(self) -> bool:
@@ -238,10 +253,6 @@ def metadata_path(output: str | os.PathLike) -> Path:
     """The JSON beside an exported model or a bundled one: `<output>.json`."""
     output = Path(output)
     return output.with_name(output.name + ".json")
-
-
-def histories(runs: Iterable[Run]) -> dict[str, list[dict[str, float]]]:
-    return {run.path.name: run.history() for run in runs}
 
 
 def _named_members(path: Path) -> list[Path]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from digitrec.quiet import stderr_silenced
+from digitrec.runtime.quiet import stderr_silenced
 
 
 def quiet_backend() -> None:

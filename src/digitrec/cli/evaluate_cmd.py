@@ -30,7 +30,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from digitrec.data import load_dataset
-    from digitrec.evaluation import evaluate_run
+    from digitrec.evaluation.report import evaluate_run
 
     data = load_dataset(args.data) if args.data else None
     metrics = evaluate_run(args.run_dir, data, split=args.split, tta=args.tta)

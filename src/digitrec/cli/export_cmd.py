@@ -44,7 +44,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from digitrec.export import export_model, read_metadata
+    from digitrec.export.convert import export_model, read_metadata
     from digitrec.rundir import metadata_path
 
     if args.int8 and args.format != "onnx":
@@ -68,6 +68,6 @@ def run(args) -> int:
 
 def _calibration_images(spec: str | None):
     from digitrec.data import load_dataset
-    from digitrec.quantize import calibration_images
+    from digitrec.export.quantize import calibration_images
 
     return calibration_images(load_dataset(spec, with_test=False).x_train)

@@ -25,7 +25,7 @@ def run(args) -> int:
     from digitrec.data.download import MNIST_FILES, cache_dir
     from digitrec.data.sources import ENV_VAR
     from digitrec.inference import default_model
-    from digitrec.provenance import versions
+    from digitrec.runtime.provenance import versions
 
     cache = cache_dir() / "mnist"
     found: dict[str, Any] = {

@@ -77,29 +77,28 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from digitrec.errors import UsageError
-    from digitrec.recognize import Failure
+    from digitrec.predict.reading import Failure
 
     if args.engine != "ray" and (args.workers is not None or args.address is not None):
         raise UsageError("--workers and --address go with --engine ray")
+    from digitrec.predict.reading import ReadOptions
+
+    options = ReadOptions(multi=args.multi, tta=args.tta, min_confidence=args.min_confidence)
     if args.engine == "ray":
-        from digitrec.engines.ray import iter_recognize_ray
+        from digitrec.predict.ray import iter_recognize_ray
 
         results = iter_recognize_ray(
             args.files,
             args.model,
             workers=args.workers or 2,
             address=args.address,
-            multi=args.multi,
-            tta=args.tta,
-            min_confidence=args.min_confidence,
+            options=options,
         )
     else:
-        from digitrec.engines import iter_recognize
         from digitrec.inference import load_predictor
+        from digitrec.predict import iter_recognize
 
-        results = iter_recognize(
-            args.files, load_predictor(args.model), multi=args.multi, tta=args.tta, min_confidence=args.min_confidence
-        )
+        results = iter_recognize(args.files, load_predictor(args.model), options)
     if args.json:
         writer: JsonWriter | CsvWriter | TableWriter = JsonWriter(sys.stdout)
     elif args.csv:

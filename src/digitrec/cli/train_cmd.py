@@ -15,7 +15,7 @@ RECIPE_FLAGS = ("--preset", "--epochs", "--batch-size", "--limit", "--seed", "--
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    from digitrec.recipes import PRESETS
+    from digitrec.training.recipes import PRESETS
 
     parser = sub.add_parser(
         "train",
@@ -61,7 +61,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def _recipe_name(text: str) -> str:
-    from digitrec.recipes import PRESETS
+    from digitrec.training.recipes import PRESETS
 
     if text not in PRESETS and not text.endswith(".json"):
         raise argparse.ArgumentTypeError(f"{text!r} is neither a preset ({', '.join(PRESETS)}) nor a .json file")
@@ -71,11 +71,10 @@ def _recipe_name(text: str) -> str:
 def run(args) -> int:
     """Everything that can be wrong is checked before the backend starts (a bad recipe, too little data, an
     unwritable or taken directory, damaged run files: one line, no TensorFlow start-up)."""
-    from digitrec import recipes
     from digitrec.cli._backend import start_backend_quietly
     from digitrec.data import load_dataset
     from digitrec.errors import UsageError
-    from digitrec.training import plan
+    from digitrec.training import plan, recipes
     from digitrec.training.distribute import Distribution
 
     fresh = False

@@ -11,10 +11,13 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from digitrec import augment, degrade  # noqa: F401 (register the custom layers for loading)
 from digitrec.errors import ModelError, first_line
 from digitrec.fileio import check_regular
 from digitrec.inference.core import Predictor
+from digitrec.nets import (
+    augment,  # noqa: F401 (register the custom layers for loading)
+    degrade,  # noqa: F401 (register the custom layers for loading)
+)
 from digitrec.rundir import model_files
 
 INPUT_SHAPE = (None, 28, 28, 1)

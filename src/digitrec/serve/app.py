@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -37,6 +36,7 @@ from starlette.requests import ClientDisconnect
 from digitrec import imaging
 from digitrec._version import __version__
 from digitrec.errors import DataError
+from digitrec.predict.reading import ProbabilityModel
 from digitrec.serve.compute import CpuWork
 from digitrec.serve.middleware import (
     BodyDeadline,
@@ -54,7 +54,7 @@ DEFAULT_BODY_TIMEOUT = 20.0  # seconds to send at most 5 MB: 2 Mbit/s
 
 
 def create_app(
-    predictor: Any = None,
+    predictor: ProbabilityModel | None = None,
     model_source: str | os.PathLike | None = None,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     *,

@@ -29,6 +29,7 @@ import anyio
 import numpy as np
 
 from digitrec import imaging
+from digitrec.predict.reading import ProbabilityModel
 
 INLINE_BYTES = 256 * 1024
 INLINE_PIXELS = 320 * 320
@@ -41,7 +42,7 @@ T = TypeVar("T")
 class CpuWork:
     """The app's policy for CPU-bound work (held in app state)."""
 
-    def __init__(self, predictor: Any):
+    def __init__(self, predictor: ProbabilityModel):
         self.limiter = anyio.CapacityLimiter(usable_cores())
         self.inline_pixels = INLINE_PIXELS if answers_quickly(predictor) else 0
 
@@ -66,7 +67,7 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def answers_quickly(predictor: Any) -> bool:
+def answers_quickly(predictor: ProbabilityModel) -> bool:
     """Whether `predictor` (already warmed up) answers one image within `QUICK_PREDICTOR_S`: the best of
     five calls, so that a scheduling hiccup or two do not send every request to a worker thread."""
     blank = np.zeros((1, 28, 28), np.uint8)

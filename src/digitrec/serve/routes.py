@@ -1,6 +1,6 @@
-"""The endpoints, thin: read the body, hand it to `digitrec.recognize` (the same image → answer path as
-the CLI) with the predictor held in app state, and shape the answer. Where the work runs (on the event
-loop or in a worker thread) is `compute.CpuWork`'s decision."""
+"""The endpoints, thin: read the body, hand it to `digitrec.predict.reading` (the same image → answer path
+as the CLI) with the predictor its dependency gives (`dependencies.py`), and shape the answer. Where the
+work runs (on the event loop or in a worker thread) is `compute.CpuWork`'s decision."""
 
 from __future__ import annotations
 
@@ -9,56 +9,57 @@ from fastapi import APIRouter, Request
 from fastapi.exceptions import HTTPException
 from fastapi.responses import FileResponse
 
-from digitrec import recognize
 from digitrec._version import __version__
+from digitrec.predict import reading
 from digitrec.serve import bodies
 from digitrec.serve.compute import MNIST_PIXELS
-from digitrec.serve.schemas import PREDICT_DESCRIPTION, PREDICT_REQUEST_BODY, Health, Prediction, error_responses
+from digitrec.serve.dependencies import MaxUploadBytes, Model, StaticDir, Work
+from digitrec.serve.schemas import (
+    PREDICT_DESCRIPTION,
+    PREDICT_REQUEST_BODY,
+    Health,
+    PredictResponse,
+    error_responses,
+)
 
 router = APIRouter()
 
 
 @router.post(
     "/api/predict",
-    response_model=Prediction,
+    response_model=PredictResponse,
     summary="Recognise one digit",
     description=PREDICT_DESCRIPTION,
     responses=error_responses(408, 413, 415, 422, 503),
     openapi_extra={"requestBody": PREDICT_REQUEST_BODY},
 )
-async def predict(request: Request) -> Prediction:
-    predictor, work = request.app.state.predictor, request.app.state.cpu_work
+async def predict(request: Request, predictor: Model, work: Work) -> PredictResponse:
     kind = bodies.content_type(request)
     if kind == bodies.JSON:
         body = await bodies.read_json(request)
         if isinstance(body, np.ndarray):
-            answer = (await work.run(MNIST_PIXELS, recognize.read_mnist, body, predictor, "pixels"))[0]
+            answer = (await work.run(MNIST_PIXELS, reading.read_mnist, body, predictor, "pixels"))[0]
         else:
-            answer = await work.run(work.pixels_of(body), recognize.read_image, body, predictor, "image")
+            answer = await work.run(work.pixels_of(body), reading.read_image, body, predictor, "image")
     elif kind == bodies.MULTIPART:
         data, name = await bodies.read_upload(request)
-        answer = await work.run(work.pixels_of(data), recognize.read_image, data, predictor, name)
+        answer = await work.run(work.pixels_of(data), reading.read_image, data, predictor, name)
     else:
         raise HTTPException(
             415,
             (f"unsupported content type {kind!r}" if kind else "missing content type")
             + ": send application/json or multipart/form-data",
         )
-    return Prediction(
+    return PredictResponse(
         digit=answer.top3[0][0], confidence=answer.confidence, probabilities=answer.probabilities, model=predictor.name
     )
 
 
 @router.get("/api/health", response_model=Health, summary="Liveness and the model in use")
-async def health(request: Request) -> Health:
-    return Health(
-        status="ok",
-        model=request.app.state.predictor.name,
-        version=__version__,
-        max_upload_bytes=request.app.state.max_upload_bytes,
-    )
+async def health(predictor: Model, max_upload_bytes: MaxUploadBytes) -> Health:
+    return Health(status="ok", model=predictor.name, version=__version__, max_upload_bytes=max_upload_bytes)
 
 
 @router.get("/", include_in_schema=False)
-async def index(request: Request) -> FileResponse:
-    return FileResponse(request.app.state.static_dir / "index.html")
+async def index(static_dir: StaticDir) -> FileResponse:
+    return FileResponse(static_dir / "index.html")

@@ -43,7 +43,9 @@ class PredictRequest(BaseModel):
         return self
 
 
-class Prediction(BaseModel):
+class PredictResponse(BaseModel):
+    """The answer of `POST /api/predict`: one digit."""
+
     digit: int = Field(ge=0, le=9, description="the most probable digit")
     confidence: float = Field(ge=0, le=1, description="its probability")
     probabilities: list[float] = Field(min_length=10, max_length=10, description="P(digit) for 0–9")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import keras
 
-from digitrec import models
-from digitrec.augment import RandomAffine
-from digitrec.degrade import RandomDegrade
 from digitrec.errors import ConfigError
-from digitrec.recipes import Recipe
+from digitrec.nets import architectures
+from digitrec.nets.augment import RandomAffine
+from digitrec.nets.degrade import RandomDegrade
+from digitrec.training.recipes import Recipe
 
 
 def _learning_rate(recipe: Recipe, steps_per_epoch: int) -> float | keras.optimizers.schedules.LearningRateSchedule:
@@ -42,7 +42,7 @@ def build_model(recipe: Recipe, steps_per_epoch: int, seed: int | None = None) -
         pre = (RandomAffine(aug.rotation, aug.zoom, aug.shift, seed=seed, name="augment"),)
         if aug.degrades:
             pre += (RandomDegrade(aug.stroke, aug.blur, aug.lowres, aug.elastic, seed=seed, name="degrade"),)
-    model = models.build(recipe.model, pre, dtype_policy=recipe.precision, **recipe.model_args)
+    model = architectures.build(recipe.model, pre, dtype_policy=recipe.precision, **recipe.model_args)
     model.compile(
         optimizer=_optimizer(recipe, steps_per_epoch),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from digitrec.errors import ConfigError
-from digitrec.provenance import keras_backend
+from digitrec.runtime.provenance import keras_backend
 from digitrec.training import multiworker
 
 STRATEGIES = ("none", "mirrored", "multiworker")

@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.errors import ConfigError, first_line
-from digitrec.provenance import keras_backend
-from digitrec.quiet import stderr_silenced
+from digitrec.runtime.provenance import keras_backend
+from digitrec.runtime.quiet import stderr_silenced
 
 ADDRESS = "KERAS_DISTRIBUTION_JOB_ADDRESSES"
 COUNT = "KERAS_DISTRIBUTION_NUM_PROCESSES"

@@ -13,11 +13,11 @@ from digitrec.data import prepare
 from digitrec.data.sources import Dataset
 from digitrec.errors import ConfigError, ModelError
 from digitrec.fileio import PARTIAL, clean_partials
-from digitrec.provenance import versions
-from digitrec.recipes import Recipe
 from digitrec.rundir import CONFIG, MEMBERS, SEEDS, Run
+from digitrec.runtime.provenance import versions
 from digitrec.training import multiworker
 from digitrec.training.distribute import Distribution
+from digitrec.training.recipes import Recipe
 
 
 def new_run(

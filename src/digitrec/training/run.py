@@ -19,18 +19,17 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from digitrec import calibration
 from digitrec.data import prepare
 from digitrec.data.sources import Dataset, load_dataset
 from digitrec.errors import ConfigError, ModelError
 from digitrec.fileio import atomic_path
-from digitrec.pipeline import fit_arguments
-from digitrec.recipes import Recipe
 from digitrec.rundir import CONFIG, MODEL, STATE, Run
-from digitrec.training import multiworker, plan
+from digitrec.training import calibration, multiworker, plan
 from digitrec.training.build import build_model
 from digitrec.training.callbacks import ResumableAnnealer, RunCheckpoint
 from digitrec.training.distribute import Distribution, scope
+from digitrec.training.feed import fit_arguments
+from digitrec.training.recipes import Recipe
 
 log = logging.getLogger(__name__)
 

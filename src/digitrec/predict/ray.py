@@ -4,7 +4,7 @@ The driver reads the inputs as the local engine does (same checks, same chunks, 
 each piece as bytes: a chunk of an IDX/CSV file as its pixels, a user image as its file's bytes (so the
 workers need no shared file system). `map_batches` runs them on a pool of actors, each loading the model
 once and running ONNX Runtime on one thread; preparing user images happens there too. The driver turns
-the probabilities into answers with `recognize.answers`, in input order: output is identical to the local
+the probabilities into answers with `reading.answers`, in input order: output is identical to the local
 engine's.
 
 Without `address` a Ray instance starts on this machine, bound to 127.0.0.1 only (Ray would otherwise
@@ -22,14 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from digitrec.engines.jobs import BlankImages, Chunk, UserImage, jobs
 from digitrec.errors import ConfigError, DataError, DigitrecError, ModelError, first_line
 from digitrec.fileio import check_regular, read_capped
 from digitrec.imaging.loading import MAX_FILE_BYTES
 from digitrec.inference import needs_keras
-from digitrec.quiet import stderr_silenced
-from digitrec.recognize import Failure, Prediction, Source, answers, failure, prepare_image
+from digitrec.predict.jobs import BlankImages, Chunk, UserImage, jobs
+from digitrec.predict.reading import Failure, Prediction, ReadOptions, Source, answers, failure, prepare_image
 from digitrec.rundir import model_files
+from digitrec.runtime.quiet import stderr_silenced
 
 REACH_TIMEOUT = 10.0  # seconds for a cluster's address to accept a connection
 WINDOW = 128  # pieces per Ray Data job (one actor pool each): up to 128 × 4096 images, ~400 MB in flight
@@ -139,13 +139,11 @@ def iter_recognize_ray(
     *,
     workers: int = 2,
     address: str | None = None,
-    multi: bool = False,
-    tta: bool = False,
-    min_confidence: float | None = None,
+    options: ReadOptions = ReadOptions(),
     temp_dir: str | None = None,
     window: int = WINDOW,
 ) -> Iterator[Prediction | Failure]:
-    """`digitrec.engines.iter_recognize`, on Ray: the same answers in the same order."""
+    """`digitrec.predict.iter_recognize`, on Ray: the same answers in the same order."""
     _check_model(model)
     ray, started = _start(address, workers, temp_dir)
     try:
@@ -163,7 +161,7 @@ def iter_recognize_ray(
             if pieces:
                 dataset = ray.data.from_items(pieces).map_batches(
                     _ModelActor,
-                    fn_constructor_kwargs={"model": model, "multi": multi, "tta": tta},
+                    fn_constructor_kwargs={"model": model, "multi": options.multi, "tta": options.tta},
                     batch_size=1,
                     batch_format="numpy",
                     compute=ray.data.ActorPoolStrategy(size=min(workers, len(pieces))),
@@ -172,7 +170,7 @@ def iter_recognize_ray(
                 done = {int(row["seq"]): row for row in dataset.iter_rows()}
                 if broken := next((row["model_error"] for row in done.values() if row["model_error"]), None):
                     raise ModelError(str(broken))
-            yield from _answered(batch, done, blanks, multi, min_confidence)
+            yield from _answered(batch, done, blanks, options)
         yield from blanks.end()
     finally:
         if started:
@@ -192,9 +190,7 @@ def _check_model(model: str | None) -> None:
         model_files(model)
 
 
-def _answered(
-    batch: list, done: dict, blanks: BlankImages, multi: bool, min_confidence: float | None
-) -> Iterator[Prediction | Failure]:
+def _answered(batch: list, done: dict, blanks: BlankImages, options: ReadOptions) -> Iterator[Prediction | Failure]:
     for seq, job in enumerate(batch):
         if isinstance(job, Failure):
             yield from blanks.end(job)
@@ -205,7 +201,7 @@ def _answered(
             continue
         probabilities = np.frombuffer(row["probabilities"], np.float32).reshape(-1, 10)
         if isinstance(job, Chunk):
-            yield from blanks.answers(job, probabilities, min_confidence)
+            yield from blanks.answers(job, probabilities, options)
         else:
             yield from blanks.end()
-            yield from answers(job.file, probabilities, multi=multi, min_confidence=min_confidence)
+            yield from answers(job.file, probabilities, options)

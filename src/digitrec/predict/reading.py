@@ -29,7 +29,23 @@ Source = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | Image.I
 
 
 class ProbabilityModel(Protocol):
+    """What answers images: `digitrec.inference.Predictor`, or anything with its `predict_proba` and `name`."""
+
+    name: str
+
     def predict_proba(self, images: np.ndarray, tta: bool = False) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How inputs are read and answered, the same for every engine, the CLI, the API and the server."""
+
+    multi: bool = False  # a user image holds a number of several digits (one answer: `digits`, `parts`)
+    tta: bool = False  # average the model over shifted views of each image
+    min_confidence: float | None = None  # answers less sure than this are marked `uncertain`
+
+    def __post_init__(self) -> None:
+        check_min_confidence(self.min_confidence)
 
 
 @dataclass
@@ -156,18 +172,14 @@ def failure(name: str, error: DigitrecError) -> Failure:
 
 
 def answers(
-    file: str,
-    probabilities: np.ndarray,
-    *,
-    first_index: int | None = None,
-    multi: bool = False,
-    min_confidence: float | None = None,
+    file: str, probabilities: np.ndarray, options: ReadOptions = ReadOptions(), *, first_index: int | None = None
 ) -> list[Prediction]:
     """Predictions from a model's probabilities: one per image of a multi-image file (IDX/CSV: images
-    from `first_index` on), or one for a user image (with `multi`, one number of several digits)."""
+    from `first_index` on), or one for a user image (with `options.multi`, one number of several digits)."""
+    min_confidence = options.min_confidence
     if first_index is not None:
         return [_answer(file, p, min_confidence, index=first_index + i) for i, p in enumerate(probabilities)]
-    if multi:
+    if options.multi:
         return [_answer_number(file, probabilities, min_confidence)]
     return [_answer(file, probabilities[0], min_confidence)]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from digitrec import models
 from digitrec.errors import ConfigError, DataError
 from digitrec.fileio import read_json
+from digitrec.nets import architectures
 
 # The one list of each choice; train.py turns the names into Keras objects.
 OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
@@ -101,7 +101,7 @@ class Augmentation:
     rotation: float = 10.0  # degrees
     zoom: float = 0.1
     shift: float = 0.1  # fraction of width/height
-    # Degradations (digitrec.degrade): shares of images with wider strokes, blur, low resolution; and the
+    # Degradations (digitrec.nets.degrade): shares of images with wider strokes, blur, low resolution; and the
     # largest elastic distortion α (0: none). All off in the original augmentation.
     stroke: float = 0.0
     blur: float = 0.0
@@ -181,7 +181,7 @@ class Recipe:
                 raise ConfigError(f"{flag} must be true or false, got {getattr(self, flag)!r}")
         if self.schedule == "plateau" and self.val_fraction == 0 and self.plateau.monitor.startswith("val_"):
             raise ConfigError("the plateau annealer monitors validation accuracy: val_fraction must be > 0")
-        models.check_arguments(self.model, self.model_args)
+        architectures.check_arguments(self.model, self.model_args)
 
     def replace(self, **changes: Any) -> Recipe:
         """A changed copy, validated like any new recipe."""

@@ -171,20 +171,3 @@ def simple_cnn(kernel: int = 5, bn_momentum: float = 0.99) -> list:
         layers.Flatten(),
         *_softmax_output(),
     ]
-
-
-@register("compact")
-def compact_cnn() -> list:
-    """A small fast net for CPU: BN convs, stride-2 downsampling, global pooling head (~100k params)."""
-    from keras import layers  # noqa: PLC0415
-
-    return [
-        *_conv_bn(32, 3, padding="same"),
-        *_conv_bn(32, 3, 2, "same"),
-        *_conv_bn(64, 3, padding="same"),
-        *_conv_bn(64, 3, 2, "same"),
-        *_conv_bn(128, 3, padding="same"),
-        layers.GlobalAveragePooling2D(),
-        layers.Dropout(0.2),
-        *_softmax_output(),
-    ]

@@ -15,7 +15,16 @@ import numpy as np
 from digitrec.data.checks import uniform_images
 from digitrec.data.sources import iter_images_file
 from digitrec.errors import DataError
-from digitrec.recognize import Failure, Prediction, Source, answers, failure, file_kind, source_name
+from digitrec.predict.reading import (
+    Failure,
+    Prediction,
+    ReadOptions,
+    Source,
+    answers,
+    failure,
+    file_kind,
+    source_name,
+)
 
 CHUNK = 4096  # images per chunk of a large file: ~3 MB of pixels, ~13 MB as model input
 
@@ -64,9 +73,7 @@ class BlankImages:
         self.file: str | None = None
         self.count, self.first = 0, list[int]()
 
-    def answers(
-        self, job: Chunk, probabilities: np.ndarray, min_confidence: float | None
-    ) -> Iterator[Prediction | Failure]:
+    def answers(self, job: Chunk, probabilities: np.ndarray, options: ReadOptions) -> Iterator[Prediction | Failure]:
         """A chunk's answers but its empty canvases' (noted); first, the end of the previous file's."""
         if job.file != self.file or job.first_index == 0:
             yield from self.end()
@@ -75,7 +82,7 @@ class BlankImages:
         where = np.flatnonzero(blank)
         self.count += len(where)
         self.first += (job.first_index + where[: 5 - len(self.first)]).tolist() if len(self.first) < 5 else []
-        found = answers(job.file, probabilities, first_index=job.first_index, min_confidence=min_confidence)
+        found = answers(job.file, probabilities, options, first_index=job.first_index)
         yield from (answer for answer, empty in zip(found, blank, strict=True) if not empty)
 
     def end(self, failure: Failure | None = None) -> list[Failure]:

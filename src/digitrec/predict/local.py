@@ -7,12 +7,13 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from digitrec.engines.jobs import CHUNK, BlankImages, Chunk, UserImage, jobs
 from digitrec.errors import DataError
-from digitrec.recognize import (
+from digitrec.predict.jobs import CHUNK, BlankImages, Chunk, UserImage, jobs
+from digitrec.predict.reading import (
     Failure,
     Prediction,
     ProbabilityModel,
+    ReadOptions,
     Source,
     answers,
     failure,
@@ -25,10 +26,8 @@ BATCH = 256  # user images prepared before the model runs on all of them at once
 def iter_recognize(
     sources: Iterable[Source],
     predictor: ProbabilityModel,
+    options: ReadOptions = ReadOptions(),
     *,
-    multi: bool = False,
-    tta: bool = False,
-    min_confidence: float | None = None,
     chunk: int = CHUNK,
 ) -> Iterator[Prediction | Failure]:
     """Answer every input, in order; an input that fails is a `Failure` in its place (a file failing
@@ -38,7 +37,7 @@ def iter_recognize(
     def flush() -> Iterator[Prediction | Failure]:
         prepared = [item for item in pending if not isinstance(item, Failure)]
         probabilities = (
-            predictor.predict_proba(np.concatenate([images for _, images in prepared]), tta=tta)
+            predictor.predict_proba(np.concatenate([images for _, images in prepared]), tta=options.tta)
             if prepared
             else np.zeros((0, 10), np.float32)
         )
@@ -48,9 +47,7 @@ def iter_recognize(
                 yield item
                 continue
             job, images = item
-            yield from answers(
-                job.file, probabilities[start : start + len(images)], multi=multi, min_confidence=min_confidence
-            )
+            yield from answers(job.file, probabilities[start : start + len(images)], options)
             start += len(images)
         pending.clear()
 
@@ -58,12 +55,12 @@ def iter_recognize(
     for job in jobs(sources, chunk):
         if isinstance(job, Chunk):  # a chunk of a large file: answered at once
             yield from flush()
-            yield from blanks.answers(job, predictor.predict_proba(job.images, tta=tta), min_confidence)
+            yield from blanks.answers(job, predictor.predict_proba(job.images, tta=options.tta), options)
             continue
         pending.extend(blanks.end(job if isinstance(job, Failure) else None))  # a file's chunks end here
         if not isinstance(job, Failure):
             try:
-                pending.append((job, prepare_image(job.source, job.file, multi)))
+                pending.append((job, prepare_image(job.source, job.file, options.multi)))
             except DataError as exc:
                 pending.append(failure(job.file, exc))
         if len(pending) >= BATCH:
@@ -75,10 +72,7 @@ def iter_recognize(
 def recognize(
     sources: Iterable[Source],
     predictor: ProbabilityModel,
-    *,
-    multi: bool = False,
-    tta: bool = False,
-    min_confidence: float | None = None,
+    options: ReadOptions = ReadOptions(),
 ) -> list[Prediction | Failure]:
     """`iter_recognize`, collected."""
-    return list(iter_recognize(sources, predictor, multi=multi, tta=tta, min_confidence=min_confidence))
+    return list(iter_recognize(sources, predictor, options))

@@ -27,8 +27,8 @@ import numpy as np
 
 from digitrec.errors import ConfigError, DigitrecError, ModelError, StorageError, first_line
 from digitrec.fileio import atomic_path, check_replaceable, read_json, write_json
-from digitrec.provenance import versions
 from digitrec.rundir import DEFAULT_OPSET, EXPORT_FORMATS, EXPORT_SUFFIXES, Run, export_path, metadata_path, model_files
+from digitrec.runtime.provenance import versions
 
 if TYPE_CHECKING:
     import keras
@@ -91,7 +91,7 @@ def export_model(
 
     With `int8_calibration` (float32 images (N, 28, 28, 1) in [0, 1], or a function returning them, called
     once the output and the model are known to be good) the ONNX export is quantized to int8, its
-    activation ranges calibrated on those images (`digitrec.quantize`)."""
+    activation ranges calibrated on those images (`digitrec.export.quantize`)."""
     if fmt not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format {fmt!r}; known: {', '.join(EXPORT_FORMATS)}")
     if int8_calibration is not None and fmt != "onnx":
@@ -196,7 +196,7 @@ def _write_onnx(model: keras.Model, path: Path, opset: int, int8_calibration: np
     onnx.save(graph, str(path))
     facts = {"opset": opset}
     if int8_calibration is not None:
-        from digitrec.quantize import quantize_int8  # noqa: PLC0415
+        from digitrec.export.quantize import quantize_int8  # noqa: PLC0415
 
         with tempfile.TemporaryDirectory(prefix="digitrec-export-") as scratch:
             float_model = Path(scratch) / "float32.onnx"

@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import classification_report, confusion_matrix, log_loss
 
-from digitrec import plots
 from digitrec.data import prepare
 from digitrec.data.sources import Dataset, load_dataset
 from digitrec.errors import DataError
+from digitrec.evaluation import plots
 from digitrec.fileio import write_json, write_text
 from digitrec.inference import load_predictor
-from digitrec.rundir import CONFUSION, CURVES, ERRORS, METRICS, REPORT, Run, histories
-from digitrec.training.plan import run_recipe
+from digitrec.rundir import CONFUSION, CURVES, ERRORS, METRICS, REPORT, Run
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ def evaluation_set(run: Run, data: Dataset | None, which: str) -> tuple[str, np.
         return f"{data.spec.kind} test set", data.x_test, data.y_test
     if which == "test":
         raise DataError(f"{data.spec}: no labelled test set (Kaggle's test.csv has no labels); use --split val")
-    val_fraction = run_recipe(run).val_fraction
+    val_fraction = run.recipe()["val_fraction"]
     _, x_val, _, y_val = prepare.split(data.x_train, data.y_train, val_fraction, config["split_seed"], config["limit"])
     if len(x_val) == 0:
         raise DataError(f"{run.path}: the run has no validation split and the data has no labelled test set")
@@ -71,8 +70,8 @@ def evaluate_run(
     """Score a run on `split` (auto: the labelled test set if the data has one, else the run's validation
     split) and write metrics.json, the three figures and report.md into it. Returns the metrics."""
     run = Run(run_dir)
-    run_recipe(run)  # everything the report reads is checked before a file is written
-    runs = histories(run.members())
+    run.recipe()  # everything the report reads is checked before a file is written
+    runs = {member.path.name: member.history() for member in run.members()}
     name, images, labels = evaluation_set(run, data, split)
     log.info("evaluating %s on the %s (%d images)%s", run.path, name, len(images), " with TTA" if tta else "")
     probs = load_predictor(run.path).predict_proba(images, tta=tta)
@@ -91,7 +90,7 @@ def evaluate_run(
 
 def render_report(run: Run, metrics: dict, runs: dict[str, list[dict]]) -> str:
     config = run.config()
-    recipe = run_recipe(run).to_dict()
+    recipe = run.recipe()
     lines = [
         f"# digitrec run `{run.path.name}`",
         "",
