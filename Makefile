@@ -12,7 +12,7 @@ PRESET ?= fast
 RUN    ?= runs/main
 KAGGLE_TEST := $(firstword $(wildcard $(KAGGLE_DIR)/test.csv.gz $(KAGGLE_DIR)/test.csv))
 
-.PHONY: setup run test test-fast fuzz lint mutation browser bench bench-quick serve clean
+.PHONY: setup run test test-fast fuzz lint docs docs-serve mutation browser bench bench-quick serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,13 @@ lint: setup
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
+# The documentation site (mkdocs.yml → site/): strict, so a broken link, anchor or reference fails.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs-serve: setup
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
+
 # Mutation testing of the numpy-only core (data/, imaging, the inference core): see docs/design.md.
 mutation: setup
 	$(BIN)/pip install --quiet 'mutmut>=3.3,<4'
@@ -85,4 +92,4 @@ serve: setup
 	$(BIN)/digitrec serve
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache
