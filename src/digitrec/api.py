@@ -109,24 +109,20 @@ def train(
     `distribute`: `mirrored` (over `devices` of this machine) or `multiworker` (README, 'Scaling out'; on a
     worker other than the chief the returned path is its private copy, deleted when the process exits)."""
     from digitrec import training  # noqa: PLC0415 (starts Keras)
-    from digitrec.data import load_dataset  # noqa: PLC0415
-    from digitrec.training import recipes  # noqa: PLC0415
-    from digitrec.training.distribute import Distribution  # noqa: PLC0415
+    from digitrec.training.plan import plan_run  # noqa: PLC0415
 
-    recipe = recipes.get(preset)
-    overrides = {**({"epochs": epochs} if epochs is not None else {}), **changes}
-    if overrides:
-        recipe = recipe.replace(**overrides)
-    run = training.train(
-        recipe,
-        load_dataset(data, with_test=False),
+    run, dataset, fresh = plan_run(
+        preset,
+        data,
         out,
+        changes={"epochs": epochs, **changes},
         seed=seed,
         limit=limit,
         members=ensemble,
-        distribution=Distribution(distribute, devices),
-        verbose=verbose,
+        distribute=distribute,
+        devices=devices,
     )
+    training.start(run, dataset, fresh, verbose=verbose)
     return run.path
 
 

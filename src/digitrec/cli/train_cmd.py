@@ -74,8 +74,7 @@ def run(args) -> int:
     from digitrec.cli._backend import start_backend_quietly
     from digitrec.data import load_dataset
     from digitrec.errors import UsageError
-    from digitrec.training import plan, recipes
-    from digitrec.training.distribute import Distribution
+    from digitrec.training import plan
 
     fresh = False
     if args.resume:
@@ -90,20 +89,16 @@ def run(args) -> int:
     else:
         if args.devices is not None and args.distribute != "mirrored":
             raise UsageError("--devices goes with --distribute mirrored (multiworker: one process per device)")
-        plan.check_out(args.out)
-        fresh = not Path(args.out).exists()
-        overrides = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size)) if v}
-        recipe = recipes.get(args.preset or "fast").replace(**overrides)
-        distribution = Distribution(args.distribute or "none", args.devices)
-        data = load_dataset(args.data, with_test=False)
-        run_ = plan.new_run(
-            recipe,
-            data,
+        run_, data, fresh = plan.plan_run(
+            args.preset or "fast",
+            args.data,
             args.out,
+            changes={"epochs": args.epochs, "batch_size": args.batch_size},
             seed=args.seed or 0,
             limit=args.limit,
             members=args.ensemble or 1,
-            distribution=distribution,
+            distribute=args.distribute or "none",
+            devices=args.devices,
         )
     start_backend_quietly()
     from digitrec.training import complete, start

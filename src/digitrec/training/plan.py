@@ -6,18 +6,45 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from digitrec.data import prepare
-from digitrec.data.sources import Dataset
+from digitrec.data.sources import Dataset, load_dataset
 from digitrec.errors import ConfigError, ModelError
 from digitrec.fileio import PARTIAL, clean_partials
 from digitrec.rundir import CONFIG, MEMBERS, SEEDS, Run
 from digitrec.runtime.provenance import versions
-from digitrec.training import multiworker
+from digitrec.training import multiworker, recipes
 from digitrec.training.distribute import Distribution
 from digitrec.training.recipes import Recipe
+
+
+def plan_run(
+    preset: str | os.PathLike,
+    data: str | None,
+    out: str | os.PathLike,
+    *,
+    changes: Mapping[str, Any] = {},
+    seed: int = 0,
+    limit: int | None = None,
+    members: int = 1,
+    distribute: str = "none",
+    devices: int | None = None,
+) -> tuple[Run, Dataset, bool]:
+    """The one way into a new run, for `digitrec train` and `digitrec.train` alike: the preset or recipe
+    file with `changes` to its fields (None values ignored), the output directory, the data and the
+    distribution checked, and config.json written. Returns the run, its data, and whether `out` is new."""
+    check_out(out)
+    fresh = not Path(out).exists()
+    recipe = recipes.get(preset)
+    if changes := {key: value for key, value in changes.items() if value is not None}:
+        recipe = recipe.replace(**changes)
+    distribution = Distribution(distribute, devices)
+    dataset = load_dataset(data, with_test=False)
+    run = new_run(recipe, dataset, out, seed=seed, limit=limit, members=members, distribution=distribution)
+    return run, dataset, fresh
 
 
 def new_run(
