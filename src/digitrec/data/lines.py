@@ -98,7 +98,7 @@ def _crop(digit: np.ndarray) -> np.ndarray:
 def _place(digits: np.ndarray, style: Style, rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """The digits' ink side by side on a black float canvas (0–255), and each digit's column span."""
     height = 20  # MNIST's digits are fitted into 20 px
-    pieces = []
+    pieces: list[np.ndarray] = []
     for digit in digits:
         piece = _crop(digit).astype(np.float32)
         target = max(6, round(height * rng.uniform(1 - style.scale_jitter, 1 + style.scale_jitter)))
@@ -108,7 +108,7 @@ def _place(digits: np.ndarray, style: Style, rng: np.random.Generator) -> tuple[
     if style.stroke:
         kernel = np.ones((2, 2), np.uint8)
         change = cv2.dilate if style.stroke > 0 else cv2.erode
-        pieces = [change(piece, kernel) if min(piece.shape) > 4 else piece for piece in pieces]
+        pieces = [np.asarray(change(piece, kernel)) if min(piece.shape) > 4 else piece for piece in pieces]
     gaps = rng.integers(style.gap[0], style.gap[1] + 1, len(pieces))
     gaps[0] = 0
     cell = height + 8 if style.paper == "boxed" else 0  # a form's boxes: one digit per box, centred
@@ -121,7 +121,8 @@ def _place(digits: np.ndarray, style: Style, rng: np.random.Generator) -> tuple[
     )
     canvas = np.zeros((lift + 2 * round(height * style.scale_jitter), max(width, 1)), np.float32)
     baseline = canvas.shape[0] - PAD - style.baseline_jitter
-    x, boxes = PAD + (round(shear) if style.slant < 0 else 0), []
+    x = PAD + (round(shear) if style.slant < 0 else 0)
+    boxes: list[tuple[int, int]] = []
     for piece, gap in zip(pieces, gaps):
         x = x + cell if cell and boxes else x + (int(gap) if boxes else 0)
         left = x + (cell - piece.shape[1]) // 2 if cell else x
@@ -135,8 +136,8 @@ def _place(digits: np.ndarray, style: Style, rng: np.random.Generator) -> tuple[
             x = left + piece.shape[1]
     if style.slant:
         rows = canvas.shape[0]
-        matrix = np.float32([[1, -style.slant, style.slant * baseline], [0, 1, 0]])
-        canvas = cv2.warpAffine(canvas, matrix, (canvas.shape[1], rows), flags=cv2.INTER_LINEAR)
+        matrix = np.array([[1, -style.slant, style.slant * baseline], [0, 1, 0]], np.float32)
+        canvas = np.asarray(cv2.warpAffine(canvas, matrix, (canvas.shape[1], rows), flags=cv2.INTER_LINEAR))
     return canvas, boxes
 
 
@@ -175,7 +176,6 @@ def _photograph(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     )
     image = (paper - (paper - pen) * ink / 255) * light
     if rng.random() < 0.5:
-        image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.4, 1.0))
+        image = np.asarray(cv2.GaussianBlur(image, (0, 0), rng.uniform(0.4, 1.0)))
     image = image + rng.normal(0, rng.uniform(1, 6), image.shape)
     return image.clip(0, 255).astype(np.uint8)
-
