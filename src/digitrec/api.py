@@ -106,7 +106,7 @@ def train(
     """Train a preset (`seed`, `fast`, `best`, `robust`) or a recipe JSON file into the new run directory
     `out`, as `digitrec train` does; `changes` override recipe fields (e.g. batch_size=64). Returns the run's path.
     `data`: `mnist`, `mnist:DIR` or `kaggle:DIR` (default: $DIGITREC_DATA, else the MNIST download).
-    `distribute`: `mirrored` (over `devices` of this machine) or `multiworker` (README, 'Scaling out'; on a
+    `distribute`: `mirrored` (over `devices` of this machine) or `multiworker` (docs/scaling.md; on a
     worker other than the chief the returned path is its private copy, deleted when the process exits)."""
     from digitrec import training  # noqa: PLC0415 (starts Keras)
     from digitrec.training.plan import plan_run  # noqa: PLC0415

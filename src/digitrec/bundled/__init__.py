@@ -6,7 +6,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 KERAS = HERE / "model.keras"
 ONNX = HERE / "model.onnx"  # the same weights, exported; runs without TensorFlow
-INT8 = HERE / "model.int8.onnx"  # quantized for batch throughput (README, "Results")
+INT8 = HERE / "model.int8.onnx"  # quantized for batch throughput (docs/results.md)
 META = HERE / "model.json"  # recipe, seed, measured accuracies
 CARD = HERE / "MODEL_CARD.md"  # intended use, data, metrics, robustness, limitations
 NAME = "bundled"

@@ -46,7 +46,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         choices=("none", "mirrored", "multiworker"),
         help="(default none) mirrored: one model over several devices of this machine (GPUs, else CPU devices); "
         "multiworker: over several processes or machines, configured by the KERAS_DISTRIBUTION_* variables "
-        "(README, 'Scaling out')",
+        "(docs/scaling.md)",
     )
     parser.add_argument(
         "--devices",

@@ -45,7 +45,7 @@ __all__ = [
 def use_threads(count: int) -> None:
     """Cap the threads OpenCV may split one image's operations over, process-wide. A server that works on
     several requests at once sets 1: its requests use the cores, and a pool's threads waiting on each
-    other between the small operations of one image only add CPU time (measured in the README)."""
+    other between the small operations of one image only add CPU time (docs/design.md)."""
     cv2.setNumThreads(count)
 
 

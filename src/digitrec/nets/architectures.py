@@ -114,7 +114,7 @@ def deotte_cnn(
 ) -> list:
     """Chris Deotte's Kaggle net: 32C3-32C3-32C5S2-64C3-64C3-64C5S2-128C4 with BN (dropout 0.4 there).
 
-    Variants, all measured in the README: `widths`, the three blocks' channels; `stem`, the kernel sizes of
+    Variants, measured in docs/results.md: `widths`, the three blocks' channels; `stem`, the kernel sizes of
     the valid convs before the first downsampling ((5,): the same 24×24 output from one conv at about half
     the training cost); `downsample`, "conv" (Deotte's 5×5 stride-2 convs) or "pool" (2×2 max pooling).
     """

@@ -10,7 +10,7 @@ Each effect hits a random share of the images in a batch, each image drawing its
 - `elastic`: Simard's elastic distortion, α up to `elastic` pixels (σ 4), on a quarter of each batch
   (it is the costly one: a gather per pixel).
 Blurred and low-resolution images are rescaled to full contrast afterwards, as `digitrec.imaging` does
-with every user image. What each effect buys is measured by `benchmarks/robustness.py` (README).
+with every user image. What each effect buys is measured by `benchmarks/robustness.py` (docs/robustness.md).
 """
 
 from __future__ import annotations

@@ -71,7 +71,7 @@ def create_app(
         # the pool's second thread spins after each run, costing ~5 ms of CPU and latency per request on
         # 2 cores (measured); requests in parallel use the cores instead (`cpu_work` below).
         predictor = load_predictor(model_source, threads=1)
-    # One OpenCV thread per image operation, for the same reason: parallel requests use the cores (README).
+    # One OpenCV thread per image operation, for the same reason: parallel requests use the cores (docs/design.md).
     imaging.use_threads(1)
     # The first call traces the model; pay that at start-up rather than on a user's first stroke.
     predictor.predict_proba(np.zeros((1, 28, 28), np.uint8))

@@ -4,7 +4,7 @@ thread.
 Handing work to a worker thread and back costs more than a small request's work itself: a 150-px photo is
 ~1.5 ms of decoding, preprocessing and inference, and the hand-over (thread wake-ups, the GIL passed back
 and forth with the event loop) added ~1.3 ms of server CPU per request at 16 clients and ~0.3 ms to one
-client's latency (`benchmarks/serve_load.py`; README, "Speed round 2"). So the work runs inline when, before
+client's latency (`benchmarks/serve_load.py`; docs/design.md). So the work runs inline when, before
 anything is decoded, it is bounded:
 
 - an image upload of at most `INLINE_BYTES` whose header declares at most `INLINE_PIXELS` (a phone crop,

@@ -59,9 +59,7 @@ def from_environment(env: Mapping[str, str] = os.environ) -> Workers:
     """The cluster this process belongs to, from Keras' environment variables (one clear line if not)."""
     missing = [name for name in (ADDRESS, COUNT, RANK) if not env.get(name)]
     if missing:
-        raise ConfigError(
-            f"--distribute multiworker needs {', '.join(missing)} in the environment (README, 'Scaling out')"
-        )
+        raise ConfigError(f"--distribute multiworker needs {', '.join(missing)} in the environment (docs/scaling.md)")
     coordinator = env[ADDRESS].split(",")[0].strip()
     host, _, port = coordinator.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:

@@ -2,7 +2,7 @@
 
 A `Recipe` is checked when it is built (also by `replace` and `from_dict`), so an invalid one never exists;
 it is hashable (its argument mappings are frozen), and `to_dict` gives the JSON that `config.json` stores.
-`seed` is exactly the original Kaggle kernel. `fast` and `best` are measured improvements (see README).
+`seed` is exactly the original Kaggle kernel. `fast` and `best` are measured improvements (docs/results.md).
 """
 
 from __future__ import annotations
@@ -238,10 +238,10 @@ PRESETS: dict[str, Recipe] = {
         optimizer_args=Args({"rho": 0.9, "epsilon": 1e-8}),
         calibrate=False,  # the original reported raw softmax outputs
     ),
-    # Measured on the 2-core CPU (README, "Results"): BN + stride-2 convs, one-cycle Adam, label smoothing.
+    # Measured on the 2-core CPU (docs/results.md): BN + stride-2 convs, one-cycle Adam, label smoothing.
     # fast: Deotte's net slimmed (one 5×5 stem conv, 24/48/96 channels: ~2× the training throughput) with
     # BN momentum 0.9, which tracks the statistics of a short schedule's fast-moving weights. 9 epochs, not
-    # 8: 99.557 % → 99.610 % (3 seeds) at ~0.09 of the seed recipe's time (README, "Speed round 2").
+    # 8: 99.557 % → 99.610 % (3 seeds) at ~0.09 of the seed recipe's time (docs/results.md).
     "fast": Recipe(
         name="fast",
         model="deotte",
