@@ -59,7 +59,7 @@ lint: setup
 
 # The documentation site (mkdocs.yml → site/): strict, so a broken link, anchor or reference fails.
 docs: setup
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 docs-serve: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
@@ -69,7 +69,7 @@ mutation: setup
 	$(BIN)/pip install --quiet 'mutmut>=3.3,<4'
 	$(BIN)/python scripts/mutation.py
 
-# The full measurements behind the README's results (about 2½ h on the 2-core CPU).
+# The full measurements behind docs/results.md (about 2½ h on the 2-core CPU).
 bench: setup
 	rm -rf runs/bench
 	$(BIN)/python benchmarks/time_to_accuracy.py --recipes fast,best --seeds 0,1,2 --keep runs/bench

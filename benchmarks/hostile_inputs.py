@@ -1,6 +1,6 @@
 """The hostile-input corpus of tests/test_hostile_cli.py through the real CLI, measured: for each case the
 exit code, the one error line, the wall time and the peak RSS (the process's VmHWM, polled), under a
-4-GiB address-space cap. Writes benchmarks/results/hostile_inputs.json for the README's Reliability table.
+4-GiB address-space cap. Writes benchmarks/results/hostile_inputs.json for docs/results.md (hostile inputs).
 
     python benchmarks/hostile_inputs.py
 """

@@ -22,7 +22,7 @@ __all__ = ["TTA_SHIFTS", "Predictor", "default_model", "load_predictor", "model_
 
 def default_model() -> Path:
     """The bundled model: its ONNX twin when ONNX Runtime is installed (starts in a fraction of the time
-    and answers single images ~100× faster, docs/results.md), else the Keras file."""
+    and answers single images ~75× faster, docs/results.md), else the Keras file."""
     if bundled.ONNX.is_file() and importlib.util.find_spec("onnxruntime") is not None:
         return bundled.ONNX
     return bundled.KERAS
