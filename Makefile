@@ -43,7 +43,7 @@ browser:
 test: setup browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The inner loop: no training, no browser, no subprocess campaigns (under a minute).
+# The inner loop: no training, no browser, no subprocess campaigns (about a minute and a half on 2 cores).
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow and not browser" $(PYTEST_ARGS)
 

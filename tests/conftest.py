@@ -2,7 +2,7 @@
 through `mnist`, `predictor`'s helpers and the like) is marked `shared_data` automatically; it skips with a
 reason when ../shared/data is absent, and `.ci/run` turns such a skip into a failure (CI must have the data).
 Tests that train a model or start many processes are marked `slow` here too, by name, so that
-`make test-fast` (`-m "not slow and not browser"`) stays under a minute."""
+`make test-fast` (`-m "not slow and not browser"`) takes about a minute and a half on 2 cores."""
 
 from __future__ import annotations
 

@@ -61,8 +61,8 @@ def test_evaluate_on_mnist_test_is_well_above_chance(seed_run):
 @pytest.mark.parametrize(
     "damage, message",
     [
-        ("no-model", "config.json: invalid recipe: Recipe.__init__() missing 1 required positional argument"),
-        ("text-val-fraction", "config.json: val_fraction"),
+        ("no-model", "config.json: corrupt recipe (bad model)"),
+        ("text-val-fraction", "config.json: corrupt recipe (bad val_fraction)"),
         ("history-without-accuracy", "history.csv: history without the column(s) accuracy"),
     ],
 )

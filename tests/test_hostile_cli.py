@@ -172,7 +172,7 @@ def make_run(template: dict, name: str, **files: str) -> Path:
 
 
 def test_resume_with_damaged_run_files_is_one_line(run_template, tensorflow_cap):
-    committed = {"epochs_done": 1, "elapsed_seconds": 3.0}
+    committed = {"epochs_done": 1, "checkpoint": "checkpoint-1.keras", "elapsed_seconds": 3.0}
     states = {  # run name → (state.json, phrase of the one error line)
         "bad-state": ("{half", "corrupt"),
         "checkpoint-elsewhere": (json.dumps({**committed, "checkpoint": "/etc/passwd"}), "corrupt run state"),
@@ -183,7 +183,8 @@ def test_resume_with_damaged_run_files_is_one_line(run_template, tensorflow_cap)
         ),
     }
     cases = {make_run(run_template, name, state_json=state): phrase for name, (state, phrase) in states.items()}
-    damaged = make_run(run_template, "bad-checkpoint", state_json=json.dumps(committed), checkpoint_keras="not a zip")
+    damaged = make_run(run_template, "bad-checkpoint", state_json=json.dumps(committed))
+    (damaged / "checkpoint-1.keras").write_text("not a zip")
     cases[damaged] = "cannot load the checkpoint"
     broken_config = make_run(run_template, "bad-config")
     (broken_config / "config.json").write_text('{"recipe": {"name": "seed"')

@@ -37,7 +37,7 @@ def test_recipes_are_jitted_on_jax_whatever_their_xla_switch():
     import sys
 
     code = (
-        "from digitrec import recipes; from digitrec.training import build_model; "
+        "from digitrec.training import build_model, recipes; "
         "m = build_model(recipes.get('fast'), 10); print(recipes.get('fast').jit_compile, m.jit_compile)"
     )
     env = {**os.environ, "KERAS_BACKEND": "jax"}

@@ -37,6 +37,7 @@ def plan_run(
     file with `changes` to its fields (None values ignored), the output directory, the data and the
     distribution checked, and config.json written. Returns the run, its data, and whether `out` is new."""
     check_out(out)
+    check_arguments(seed, limit, members)
     fresh = not Path(out).exists()
     recipe = recipes.get(preset)
     if changes := {key: value for key, value in changes.items() if value is not None}:
@@ -59,14 +60,7 @@ def new_run(
 ) -> Run:
     """Check that a run can start and write its config.json (the recipe, data, seeds, split, versions).
     A multiworker process other than the chief writes into a private directory instead."""
-    if type(seed) is not int or seed not in SEEDS:
-        raise ConfigError(f"seed must be an integer between 0 and 2^31 - 1, got {seed!r}")
-    if type(members) is not int or members not in MEMBERS:
-        raise ConfigError(f"an ensemble has 1 to {MEMBERS[-1]} members, got {members!r}")
-    if seed + members - 1 not in SEEDS:  # members train with seeds seed … seed + members - 1
-        raise ConfigError(f"an ensemble of {members} from seed {seed} needs seeds up to 2^31 - 1; use a smaller --seed")
-    if limit is not None and (type(limit) is not int or limit < 1):
-        raise ConfigError(f"limit must be a positive number of images (or None for all), got {limit!r}")
+    check_arguments(seed, limit, members)
     run = Run(multiworker.place(run_dir, distribution.strategy if distribution else "none"))
     check_out(run.path)
     split = prepare.split(data.x_train, data.y_train, recipe.val_fraction, seed, limit)  # too little data fails here
@@ -85,6 +79,18 @@ def new_run(
         config["distribute"] = distribution.to_dict()
     run.write_config({**config, "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     return run
+
+
+def check_arguments(seed: int, limit: int | None, members: int) -> None:
+    """The seed, the image limit and the ensemble's size: checked before any data is read."""
+    if type(seed) is not int or seed not in SEEDS:
+        raise ConfigError(f"seed must be an integer between 0 and 2^31 - 1, got {seed!r}")
+    if type(members) is not int or members not in MEMBERS:
+        raise ConfigError(f"an ensemble has 1 to {MEMBERS[-1]} members, got {members!r}")
+    if seed + members - 1 not in SEEDS:  # members train with seeds seed … seed + members - 1
+        raise ConfigError(f"an ensemble of {members} from seed {seed} needs seeds up to 2^31 - 1; use a smaller --seed")
+    if limit is not None and (type(limit) is not int or limit < 1):
+        raise ConfigError(f"limit must be a positive number of images (or None for all), got {limit!r}")
 
 
 def check_out(run_dir: str | os.PathLike) -> None:
