@@ -6,7 +6,7 @@ squared, boxed, slanted (1–10 digits) and long (20 digits). The validation hal
 the test half 5,000–9,999: tune on `--half val` only. Each line is encoded as a PNG or JPEG photo and read
 through the public API, as a user's file would be.
 
-    python benchmarks/numbers.py [--half val|test] [--per-kind 100] [--seed 0] [--readers segmenter]
+    python benchmarks/numbers.py [--half val|test] [--per-kind 100] [--seed 0] [--readers segmenter,reader]
 
 Reports per reader, source and kind: whole numbers exactly right (all lengths, and lengths ≤ 8), digits
 right (1 − edit distance / length), numbers refused, and milliseconds per number.
@@ -70,12 +70,37 @@ def edit_distance(a: str, b: str) -> int:
     return row[-1]
 
 
-def segmenter() -> Callable[[bytes], str]:
-    recognizer = digitrec.load()
-    return lambda data: recognizer.read_number(data).digits or ""
+def segmenter() -> Callable[[bytes], tuple[str, float]]:
+    """Connected blobs of ink, each read by the bundled digit classifier (`imaging.segment_digits`)."""
+    recognizer = digitrec.load(threads=1)
+
+    def read(data: bytes) -> tuple[str, float]:
+        image = imaging.load_image(data, multi=True)
+        probabilities = recognizer.predict_proba(np.stack(imaging.segment_digits(image)))
+        return "".join(str(d) for d in probabilities.argmax(axis=1)), float(probabilities.max(axis=1).min())
+
+    return read
 
 
-READERS = {"segmenter": segmenter}
+def reader(path: str | None = None) -> Callable[[bytes], tuple[str, float]]:
+    """The number reader (`read_number`), over the whole line: the bundled one, or `path`."""
+    recognizer = digitrec.load(reader=path, threads=1)
+
+    def read(data: bytes) -> tuple[str, float]:
+        answer = recognizer.read_number(data)
+        return answer.digits or "", answer.confidence
+
+    return read
+
+
+READERS: dict[str, Callable[[], Callable[[bytes], tuple[str, float]]]] = {"segmenter": segmenter, "reader": reader}
+
+
+def calibration_error(confidence: list[float], right: list[bool], bins: int = 15) -> float:
+    """Expected calibration error of the whole-number confidence (equal-width bins)."""
+    conf, hit = np.array(confidence), np.array(right, float)
+    which = np.clip(np.digitize(conf, np.linspace(0, 1, bins + 1)[1:-1]), 0, bins - 1)
+    return float(sum(abs(conf[which == b].mean() - hit[which == b].mean()) * (which == b).mean() for b in set(which)))
 
 
 def lines_of(pool: tuple[np.ndarray, np.ndarray], per_kind: int, rng: np.random.Generator):
@@ -88,14 +113,19 @@ def lines_of(pool: tuple[np.ndarray, np.ndarray], per_kind: int, rng: np.random.
             yield kind, line.label, encoded(line.image, rng)
 
 
-def score(read: Callable[[bytes], str], cases: list[tuple[str, str, bytes]]) -> dict[str, dict]:
+def score(read: Callable[[bytes], tuple[str, float]], cases: list[tuple[str, str, bytes]]) -> dict[str, dict]:
     by_kind: dict[str, dict] = {}
+    confidences: list[float] = []
+    hits: list[bool] = []
     for kind, truth, data in cases:
         start = time.perf_counter()
         try:
-            answer: str | None = read(data)
+            answer: str | None
+            answer, confidence = read(data)
         except digitrec.DataError:
-            answer = None
+            answer, confidence = None, 0.0
+        confidences.append(confidence)
+        hits.append(answer == truth)
         seconds = time.perf_counter() - start
         row = by_kind.setdefault(kind, {"numbers": 0, "exact": 0, "short": 0, "short_exact": 0, "digits": 0.0})
         row.setdefault("ms", []).append(seconds * 1000)
@@ -113,6 +143,11 @@ def score(read: Callable[[bytes], str], cases: list[tuple[str, str, bytes]]) -> 
         row["digit_accuracy"] = round(row["digits"] / row["numbers"], 4)
         row["ms_median"], row["ms_mean"] = round(float(np.median(ms)), 2), round(float(np.mean(ms)), 2)
         del row["digits"]
+    by_kind["all"] = {
+        "numbers": len(hits),
+        "exact_rate": round(float(np.mean(hits)), 4),
+        "calibration_error": round(calibration_error(confidences, hits), 4),
+    }
     return by_kind
 
 
@@ -121,7 +156,8 @@ def main() -> None:
     parser.add_argument("--half", choices=sorted(HALVES), default="val")
     parser.add_argument("--per-kind", type=int, default=100, help="numbers per kind and source")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--readers", default="segmenter", help=f"comma-separated: {', '.join(READERS)}")
+    parser.add_argument("--readers", default="segmenter,reader", help=f"comma-separated: {', '.join(READERS)}")
+    parser.add_argument("--reader-model", default=None, help="the number reader to measure (default: the bundled one)")
     parser.add_argument("--name", default=None, help="the JSON's name (default: numbers_HALF)")
     args = parser.parse_args()
     data = load_dataset(data_spec("mnist"), with_test=True)
@@ -131,10 +167,15 @@ def main() -> None:
     cases = {source: list(lines_of(pool, args.per_kind, rng)) for source, pool in pools.items()}
     results: dict[str, dict] = {}
     for name in args.readers.split(","):
-        read = READERS[name]()
+        read = reader(args.reader_model) if name == "reader" else READERS[name]()
         results[name] = {source: score(read, found) for source, found in cases.items()}
         for source, kinds in results[name].items():
             for kind, row in kinds.items():
+                if kind == "all":
+                    print(
+                        f"{name:10s} {source:6s} all: exact {row['exact_rate']:.2%}, ECE {row['calibration_error']:.4f}"
+                    )
+                    continue
                 print(
                     f"{name:10s} {source:6s} {kind:12s} exact {row['exact_rate']:7.2%}  ≤8 digits "
                     f"{(row['exact_rate_le8'] or 0):7.2%}  digits {row['digit_accuracy']:7.2%}  "

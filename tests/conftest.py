@@ -31,6 +31,7 @@ SLOW_MODULES = {
     "test_api_train",
     "test_bundled",
     "test_jax_backend",
+    "test_number_reader_training",
 }
 
 

@@ -86,13 +86,14 @@ def open_page(browser, server_url):
         context.close()
 
 
-def draw_mnist_digit(page, image: np.ndarray) -> None:
-    """Paint the digit's ink pixels onto the canvas with the mouse: one stroke per horizontal run of ink."""
+def draw_mnist_digit(page, image: np.ndarray, left: float = 0.0) -> None:
+    """Paint the digit's ink pixels onto the canvas with the mouse: one stroke per horizontal run of ink;
+    `left`: where the digit starts, in MNIST pixels from the canvas's left edge (numbers)."""
     box = page.locator("#canvas").bounding_box()
-    cell = box["width"] / image.shape[1]
+    cell = box["height"] / image.shape[0]
 
     def at(row: float, col: float) -> tuple[float, float]:
-        return box["x"] + (col + 0.5) * cell, box["y"] + (row + 0.5) * cell
+        return box["x"] + (left + col + 0.5) * cell, box["y"] + (row + 0.5) * cell
 
     for row, line in enumerate(image >= INK_LEVEL):
         edges = np.diff(np.concatenate([[0], line.astype(np.int8), [0]]))
@@ -139,6 +140,25 @@ def test_drawn_digits_are_recognised(open_page, one_per_class):
         assert page.inner_text("#confidence").endswith("%")
         top_bars = page.locator("#probabilities li.top")
         assert top_bars.count() == 1 and top_bars.get_attribute("data-digit") == str(digit)
+    assert page.js_errors == []
+
+
+def test_drawn_numbers_are_read_whole(open_page, mnist):
+    """A number on the wide canvas, its digits touching (MNIST test digits, 18 px apart in 28-px cells),
+    read by the number reader through /api/read-number."""
+    page = open_page()
+    page.check('input[name="mode"][value="number"]')
+    box = page.locator("#canvas").bounding_box()
+    assert box["width"] > 3 * box["height"]  # the wide canvas
+    for picks in ([0, 1, 2, 3], [4, 5, 6], [7, 8, 9, 10, 11]):
+        page.click("#clear")
+        for position, index in enumerate(picks):
+            draw_mnist_digit(page, mnist.x_test[index], left=2 + 18 * position)
+        expected = "".join(str(mnist.y_test[i]) for i in picks)
+        assert shown_prediction(page) == expected
+        assert page.locator("#parts li").count() == len(expected)
+    page.check('input[name="mode"][value="digit"]')  # back to one digit: the square canvas and ten bars
+    assert page.locator("#probabilities").is_visible() and not page.locator("#parts").is_visible()
     assert page.js_errors == []
 
 

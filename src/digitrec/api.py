@@ -17,14 +17,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
 
 from digitrec.errors import DataError
 from digitrec.predict import iter_recognize, recognize
-from digitrec.predict.reading import Failure, Prediction, ReadOptions, Source, file_kind, is_stream
+from digitrec.predict.reading import Failure, Prediction, ProbabilityModel, ReadOptions, Source, file_kind, is_stream
+
+if TYPE_CHECKING:
+    from digitrec.inference.reader import NumberReader
 
 _ONE = (str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray)
 
@@ -32,8 +35,21 @@ _ONE = (str, os.PathLike, bytes, bytearray, memoryview, Image.Image, np.ndarray)
 class Recognizer:
     """A loaded model (one, an ensemble, Keras or ONNX) and what you can ask of it."""
 
-    def __init__(self, predictor: Any):
+    def __init__(
+        self, predictor: ProbabilityModel, reader: str | os.PathLike | None = None, threads: int | None = None
+    ):
         self.predictor = predictor
+        self.reader_source, self.threads = reader, threads
+        self._reader: NumberReader | None = None
+
+    @property
+    def reader(self) -> NumberReader:
+        """The number reader `read_number` uses (loaded on first use: the bundled one unless given)."""
+        if self._reader is None:
+            from digitrec.inference.reader import load_reader  # noqa: PLC0415
+
+            self._reader = load_reader(self.reader_source, self.threads)
+        return self._reader
 
     @property
     def name(self) -> str:
@@ -65,13 +81,15 @@ class Recognizer:
         return self.predictor.predict_proba(images, tta=tta)
 
     def read_number(self, image: Source, *, tta: bool = False) -> Prediction:
-        """Several digits written side by side in one image, read left to right: `.digits` (a string),
-        `.confidence` (of the least sure digit) and `.parts` (a Prediction per digit)."""
+        """A number written in a row (spaced, touching or overlapping digits; plain, ruled or squared paper;
+        a form's boxes), read by the number reader: `.digits` (a string), `.confidence` (the calibrated
+        probability that the whole number is right) and `.parts` (a Prediction per digit). `tta` has no
+        effect on numbers."""
         if not (isinstance(image, _ONE) or is_stream(image)):
             raise DataError(f"read_number takes one image, got {type(image).__name__}")
         if isinstance(image, str | os.PathLike) and file_kind(Path(image)) != "image":
             raise DataError(f"{image}: an IDX or CSV file holds one digit per image; read it with predict")
-        (result,) = recognize([image], self.predictor, ReadOptions(multi=True, tta=tta))
+        (result,) = recognize([image], self.predictor, ReadOptions(multi=True, tta=tta), reader=self.reader)
         return _answered(result)
 
 
@@ -81,12 +99,18 @@ def _answered(result: Prediction | Failure) -> Prediction:
     return result
 
 
-def load(source: str | os.PathLike | None = None, *, threads: int | None = None) -> Recognizer:
+def load(
+    source: str | os.PathLike | None = None,
+    *,
+    threads: int | None = None,
+    reader: str | os.PathLike | None = None,
+) -> Recognizer:
     """A model file (.keras or .onnx), a run directory or an ensemble run directory; None: the bundled
-    model (on ONNX Runtime when it is installed, so TensorFlow never starts)."""
+    model (on ONNX Runtime when it is installed, so TensorFlow never starts). `reader`: the number reader
+    for `read_number` (a .onnx or .keras file; None: the bundled one)."""
     from digitrec.inference import load_predictor  # noqa: PLC0415 (keeps `import digitrec` light)
 
-    return Recognizer(load_predictor(source, threads=threads))
+    return Recognizer(load_predictor(source, threads=threads), reader, threads)
 
 
 def train(

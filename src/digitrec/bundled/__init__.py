@@ -10,3 +10,6 @@ INT8 = HERE / "model.int8.onnx"  # quantized for batch throughput (docs/results.
 META = HERE / "model.json"  # recipe, seed, measured accuracies
 CARD = HERE / "MODEL_CARD.md"  # intended use, data, metrics, robustness, limitations
 NAME = "bundled"
+READER_KERAS = HERE / "reader.keras"  # the number reader (digitrec.nets.reader), trained on composed lines
+READER_ONNX = HERE / "reader.onnx"  # its ONNX twin, read by `predict --multi`, `read_number` and the server
+READER_META = HERE / "reader.json"  # its recipe, the whole-number confidence's calibration, its accuracies

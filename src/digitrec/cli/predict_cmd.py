@@ -11,12 +11,14 @@ from digitrec.errors import one_line
 
 EPILOG = """\
 inputs: image files (PNG, JPEG, BMP, GIF, WebP, TIFF; any size, dark ink on light paper or the reverse)
-hold one digit each, or with --multi a number written left to right; IDX files (MNIST format, plain or .gz)
+hold one digit each, or with --multi a number written in a row (read by the number reader: touching and
+overlapping digits, ruled or squared paper and form boxes included); IDX files (MNIST format, plain or .gz)
 and Kaggle CSVs (.csv, .csv.gz) hold 28x28 images and get one answer per image, with its index from 0.
 
 output (stdout): a table; --json: one object per line {"file", "digit", "confidence", "top3": [[digit,
 probability], ...]} plus "index" for images inside IDX/CSV files, "uncertain" when --min-confidence is
-given, and with --multi "digits" and "parts" instead of "digit" and "top3"; --csv: a header, then
+given, and with --multi "digits" and "parts" instead of "digit" and "top3" ("confidence" is then the
+calibrated probability that the whole number is right); --csv: a header, then
 file,index,digit,confidence,second,second_confidence,third,third_confidence,uncertain
 (with --multi: file,index,digits,confidence,digit_confidences,uncertain).
 A file that cannot be read is reported on stderr, one line each, never on stdout, so stdout always parses;
@@ -48,6 +50,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--multi", action="store_true", help="image files hold several digits side by side: read them as one number"
+    )
+    parser.add_argument(
+        "--reader",
+        metavar="FILE",
+        help="--multi: the number reader (.onnx or .keras; default: the bundled one)",
     )
     add_tta_option(parser)
     parser.add_argument(
@@ -81,6 +88,8 @@ def run(args) -> int:
 
     if args.engine != "ray" and (args.workers is not None or args.address is not None):
         raise UsageError("--workers and --address go with --engine ray")
+    if args.reader is not None and not args.multi:
+        raise UsageError("--reader goes with --multi")
     from digitrec.predict.reading import ReadOptions
 
     options = ReadOptions(multi=args.multi, tta=args.tta, min_confidence=args.min_confidence)
@@ -93,12 +102,15 @@ def run(args) -> int:
             workers=args.workers or 2,
             address=args.address,
             options=options,
+            reader=args.reader,
         )
     else:
         from digitrec.inference import load_predictor
+        from digitrec.inference.reader import load_reader
         from digitrec.predict import iter_recognize
 
-        results = iter_recognize(args.files, load_predictor(args.model), options)
+        reader = load_reader(args.reader) if args.multi else None
+        results = iter_recognize(args.files, load_predictor(args.model), options, reader=reader)
     if args.json:
         writer: JsonWriter | CsvWriter | TableWriter = JsonWriter(sys.stdout)
     elif args.csv:

@@ -54,6 +54,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
         metavar="N",
         help="--distribute mirrored: how many devices (default: every GPU, else 2 CPU devices)",
     )
+    parser.add_argument(
+        "--number-reader",
+        action="store_true",
+        help="train the number reader (--multi) instead of a digit classifier, on lines composed from the data's "
+        "training digits; --epochs, --limit (lines) and --seed apply (docs/training.md)",
+    )
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--out", metavar="RUN_DIR", help="new run directory")
     target.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last finished epoch")
@@ -75,7 +81,10 @@ def run(args) -> int:
     from digitrec.data import load_dataset
     from digitrec.errors import UsageError
     from digitrec.training import plan
+    from digitrec.training import reader as number_reader
 
+    if args.number_reader or (args.resume and number_reader.is_reader_run(args.resume)):
+        return _train_reader(args, number_reader)
     fresh = False
     if args.resume:
         given = [flag for flag in RECIPE_FLAGS if getattr(args, flag[2:].replace("-", "_")) is not None]
@@ -113,6 +122,30 @@ def run(args) -> int:
     else:
         print(f"{'finished' if args.resume else 'trained'} {run_.path}")
     return 0
+
+
+def _train_reader(args, number_reader) -> int:
+    from digitrec.cli._backend import start_backend_quietly
+    from digitrec.errors import UsageError
+
+    if args.resume:
+        given = [flag for flag in ("--epochs", "--limit", "--seed", "--data") if getattr(args, flag[2:]) is not None]
+        if given:
+            raise UsageError(f"--resume continues a run as it was started: {', '.join(given)} cannot change it")
+        start_backend_quietly()
+        print(f"finished {number_reader.complete(args.resume)}")
+        return 0
+    others = [f for f in ("--preset", "--batch-size", "--ensemble", "--distribute", "--devices") if _given(args, f)]
+    if others:
+        raise UsageError(f"{', '.join(others)} {'does' if len(others) == 1 else 'do'} not apply to --number-reader")
+    start_backend_quietly()
+    out = number_reader.start(args.out, epochs=args.epochs, lines=args.limit, seed=args.seed, data=args.data)
+    print(f"trained {out}")
+    return 0
+
+
+def _given(args, flag: str) -> bool:
+    return getattr(args, flag[2:].replace("-", "_")) is not None
 
 
 def needs_backend(args) -> bool:

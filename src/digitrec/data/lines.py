@@ -30,6 +30,7 @@ GAPS = {
     "touching": (-3, -1),
     "overlapping": (-6, -3),
 }
+MAX_OVERLAP = 0.4  # of the narrower neighbour's width: beyond it a digit can vanish behind the next
 PAPERS = ("plain", "ruled", "squared", "boxed")
 KINDS = ("spaced", "tight", "touching", "overlapping", "ruled", "squared", "boxed", "slanted", "long")
 MAX_DIGITS = 10_000  # a line longer than this is no number anyone writes
@@ -123,8 +124,10 @@ def _place(digits: np.ndarray, style: Style, rng: np.random.Generator) -> tuple[
     baseline = canvas.shape[0] - PAD - style.baseline_jitter
     x = PAD + (round(shear) if style.slant < 0 else 0)
     boxes: list[tuple[int, int]] = []
-    for piece, gap in zip(pieces, gaps):
-        x = x + cell if cell and boxes else x + (int(gap) if boxes else 0)
+    for index, (piece, drawn) in enumerate(zip(pieces, gaps)):
+        # neighbours overlap by at most MAX_OVERLAP of the narrower one: a 1 is never hidden whole
+        gap = max(int(drawn), -int(MAX_OVERLAP * min(piece.shape[1], pieces[index - 1].shape[1]))) if index else 0
+        x = x + cell if cell and boxes else x + gap
         left = x + (cell - piece.shape[1]) // 2 if cell else x
         left = max(0, left)
         bottom = baseline + int(rng.integers(-style.baseline_jitter, style.baseline_jitter + 1))

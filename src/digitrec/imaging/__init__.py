@@ -8,6 +8,7 @@ ink on dark: photos of paper with uneven lighting, scans, canvas drawings with a
     ink.py      grey levels at the working size (128–256 px) → the ink (polarity, background, threshold, specks),
                 and the strokes grouped into digits
     fitting.py  the ink of one digit → 28×28 (crop, stroke width, scale to 20 px, centre of mass)
+    line.py     the ink of a number written in a row → the number reader's input (32 px high)
     filters.py  the neighbourhood operations both need (resizing, box mean, square maximum, labelling), on
                 OpenCV's kernels with scipy's and Pillow's edge rules
 
@@ -23,10 +24,12 @@ from PIL import Image
 
 from digitrec.imaging.fitting import MNIST_BOX, MNIST_CENTRE, MNIST_SIZE, MNIST_STROKES, fit_mnist
 from digitrec.imaging.ink import WORK_SIDE, find_ink, group_by_column, working_copy
+from digitrec.imaging.line import LINE_HEIGHT, to_line
 from digitrec.imaging.loading import FORMATS, MAX_PIXELS, check_image, declared_pixels, grey_levels, load_image
 
 __all__ = [
     "FORMATS",
+    "LINE_HEIGHT",
     "MAX_PIXELS",
     "MNIST_BOX",
     "MNIST_CENTRE",
@@ -37,6 +40,7 @@ __all__ = [
     "declared_pixels",
     "load_image",
     "segment_digits",
+    "to_line",
     "to_mnist",
     "use_threads",
 ]

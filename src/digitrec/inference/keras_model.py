@@ -38,9 +38,11 @@ class KerasModel:
         return keras.ops.convert_to_numpy(self.model(batch, training=False))
 
 
-def load_keras_model(path: str | os.PathLike) -> keras.Model:
+def load_keras_model(
+    path: str | os.PathLike, input_shape: tuple = INPUT_SHAPE, output_shape: tuple = (None, 10)
+) -> keras.Model:
     """One .keras file, safely (Keras' safe mode: no Lambda layers or arbitrary code), checked to take
-    (N, 28, 28, 1) images and give (N, 10) outputs."""
+    (N, 28, 28, 1) images and give (N, 10) outputs (or the shapes given: the number reader's)."""
     path = Path(path)
     info = check_regular(path, "model file", ModelError)
     _check_archive(path, info.st_size)
@@ -53,10 +55,9 @@ def load_keras_model(path: str | os.PathLike) -> keras.Model:
         inputs, outputs = tuple(model.input_shape), tuple(model.output_shape)
     except (AttributeError, ValueError, TypeError):
         inputs, outputs = (), ()
-    if inputs != INPUT_SHAPE or outputs != (None, 10):
+    if inputs != input_shape or outputs != output_shape:
         raise ModelError(
-            f"{path}: expected a model from (N, 28, 28, 1) images to (N, 10) probabilities, "
-            f"got {inputs or '?'} → {outputs or '?'}"
+            f"{path}: expected a model from {input_shape} to {output_shape}, got {inputs or '?'} → {outputs or '?'}"
         )
     return model
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from digitrec.errors import DataError
+from digitrec.inference.reader import NumberReader, load_reader
 from digitrec.predict.jobs import CHUNK, BlankImages, Chunk, UserImage, jobs
 from digitrec.predict.reading import (
     Failure,
@@ -17,7 +18,9 @@ from digitrec.predict.reading import (
     Source,
     answers,
     failure,
+    number_answer,
     prepare_image,
+    prepare_line,
 )
 
 BATCH = 256  # user images prepared before the model runs on all of them at once
@@ -29,24 +32,35 @@ def iter_recognize(
     options: ReadOptions = ReadOptions(),
     *,
     chunk: int = CHUNK,
+    reader: NumberReader | None = None,
 ) -> Iterator[Prediction | Failure]:
     """Answer every input, in order; an input that fails is a `Failure` in its place (a file failing
-    part-way: its answers so far, then the failure)."""
+    part-way: its answers so far, then the failure). With `options.multi`, user images are numbers, read
+    by `reader` (default: the bundled number reader, loaded on first use)."""
     pending: list[tuple[UserImage, np.ndarray] | Failure] = []
+    numbers: list[NumberReader] = [reader] if reader is not None else []
 
     def flush() -> Iterator[Prediction | Failure]:
-        prepared = [item for item in pending if not isinstance(item, Failure)]
-        probabilities = (
-            predictor.predict_proba(np.concatenate([images for _, images in prepared]), tta=options.tta)
-            if prepared
-            else np.zeros((0, 10), np.float32)
-        )
+        prepared = [array for item in pending if not isinstance(item, Failure) for array in [item[1]]]
+        if options.multi and prepared and not numbers:
+            numbers.append(load_reader())
+        if options.multi:
+            readings = iter(numbers[0].read(prepared) if prepared else [])
+        else:
+            probabilities = (
+                predictor.predict_proba(np.concatenate(prepared), tta=options.tta)
+                if prepared
+                else np.zeros((0, 10), np.float32)
+            )
         start = 0
         for item in pending:
             if isinstance(item, Failure):
                 yield item
                 continue
             job, images = item
+            if options.multi:
+                yield number_answer(job.file, next(readings), options)
+                continue
             yield from answers(job.file, probabilities[start : start + len(images)], options)
             start += len(images)
         pending.clear()
@@ -60,7 +74,8 @@ def iter_recognize(
         pending.extend(blanks.end(job if isinstance(job, Failure) else None))  # a file's chunks end here
         if not isinstance(job, Failure):
             try:
-                pending.append((job, prepare_image(job.source, job.file, options.multi)))
+                prepare = prepare_line if options.multi else prepare_image
+                pending.append((job, prepare(job.source, job.file)))
             except DataError as exc:
                 pending.append(failure(job.file, exc))
         if len(pending) >= BATCH:
@@ -73,6 +88,7 @@ def recognize(
     sources: Iterable[Source],
     predictor: ProbabilityModel,
     options: ReadOptions = ReadOptions(),
+    reader: NumberReader | None = None,
 ) -> list[Prediction | Failure]:
     """`iter_recognize`, collected."""
-    return list(iter_recognize(sources, predictor, options))
+    return list(iter_recognize(sources, predictor, options, reader=reader))

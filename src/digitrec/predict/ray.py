@@ -13,10 +13,12 @@ advertise and listen on the machine's external address); with one, the workers o
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 from collections.abc import Iterable, Iterator
+from dataclasses import asdict
 from itertools import islice
 from typing import Any
 
@@ -26,8 +28,20 @@ from digitrec.errors import ConfigError, DataError, DigitrecError, ModelError, f
 from digitrec.fileio import check_regular, read_capped
 from digitrec.imaging.loading import MAX_FILE_BYTES
 from digitrec.inference import needs_keras
+from digitrec.inference.ctc import Reading
+from digitrec.inference.reader import NumberReader, load_reader
 from digitrec.predict.jobs import BlankImages, Chunk, UserImage, jobs
-from digitrec.predict.reading import Failure, Prediction, ReadOptions, Source, answers, failure, prepare_image
+from digitrec.predict.reading import (
+    Failure,
+    Prediction,
+    ReadOptions,
+    Source,
+    answers,
+    failure,
+    number_answer,
+    prepare_image,
+    prepare_line,
+)
 from digitrec.rundir import model_files
 from digitrec.runtime.quiet import stderr_silenced
 
@@ -39,7 +53,7 @@ class _ModelActor:
     """One model per actor; called on batches of pieces, returns probabilities or an error per piece, or
     the model's own error (which the driver raises)."""
 
-    def __init__(self, model: str | None, multi: bool, tta: bool):
+    def __init__(self, model: str | None, multi: bool, tta: bool, reader: str | None = None):
         from digitrec.inference import load_predictor  # noqa: PLC0415 (runs on a Ray worker)
 
         # A model that cannot load is reported, not raised: raised here, Ray logs pages of "actors died"
@@ -50,6 +64,8 @@ class _ModelActor:
         except DigitrecError as exc:
             self.model_error = str(exc)
         self.multi, self.tta = multi, tta
+        self.reader_path = reader
+        self.reader: NumberReader | None = None
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         probabilities, errors = [], []
@@ -61,8 +77,15 @@ class _ModelActor:
             try:
                 if kind == "pixels":
                     images = np.frombuffer(payload, np.uint8).reshape(-1, 28, 28)
+                elif self.multi:  # a number: its reading, as JSON
+                    if self.reader is None:
+                        self.reader = load_reader(self.reader_path, threads=1)
+                    reading = self.reader.read([prepare_line(bytes(payload), str(name))])[0]
+                    probabilities.append(json.dumps(asdict(reading)).encode())
+                    errors.append("")
+                    continue
                 else:
-                    images = prepare_image(bytes(payload), str(name), self.multi)
+                    images = prepare_image(bytes(payload), str(name))
                 probabilities.append(self.predictor.predict_proba(images, tta=self.tta).tobytes())
                 errors.append("")
             except DigitrecError as exc:  # a bad input, or a model that fails on it: that input's failure
@@ -140,6 +163,7 @@ def iter_recognize_ray(
     workers: int = 2,
     address: str | None = None,
     options: ReadOptions = ReadOptions(),
+    reader: str | None = None,
     temp_dir: str | None = None,
     window: int = WINDOW,
 ) -> Iterator[Prediction | Failure]:
@@ -161,7 +185,12 @@ def iter_recognize_ray(
             if pieces:
                 dataset = ray.data.from_items(pieces).map_batches(
                     _ModelActor,
-                    fn_constructor_kwargs={"model": model, "multi": options.multi, "tta": options.tta},
+                    fn_constructor_kwargs={
+                        "model": model,
+                        "multi": options.multi,
+                        "tta": options.tta,
+                        "reader": reader,
+                    },
                     batch_size=1,
                     batch_format="numpy",
                     compute=ray.data.ActorPoolStrategy(size=min(workers, len(pieces))),
@@ -175,6 +204,13 @@ def iter_recognize_ray(
     finally:
         if started:
             ray.shutdown()
+
+
+def _reading(data: bytes) -> Reading:
+    found = json.loads(data)
+    return Reading(
+        found["digits"], found["confidences"], found["probability"], [[tuple(t) for t in d] for d in found["top3"]]
+    )
 
 
 def _check_model(model: str | None) -> None:
@@ -198,6 +234,10 @@ def _answered(batch: list, done: dict, blanks: BlankImages, options: ReadOptions
         row = done[seq]
         if row["error"]:
             yield from blanks.end(Failure(job.file, str(row["error"])))
+            continue
+        if options.multi and not isinstance(job, Chunk):
+            yield from blanks.end()
+            yield number_answer(job.file, _reading(row["probabilities"]), options)
             continue
         probabilities = np.frombuffer(row["probabilities"], np.float32).reshape(-1, 10)
         if isinstance(job, Chunk):

@@ -12,7 +12,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 import numpy as np
 from PIL import Image
@@ -22,6 +22,10 @@ from digitrec.data.idx import looks_like_idx
 from digitrec.data.sources import is_csv_name
 from digitrec.data.streams import GZIP_MAGIC
 from digitrec.errors import DataError, DigitrecError
+from digitrec.inference.ctc import Reading
+
+if TYPE_CHECKING:
+    from digitrec.inference.reader import NumberReader
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +58,7 @@ class Prediction:
 
     file: str  # the input's path, or a name for an in-memory input
     digit: int | None  # None for a multi-digit answer: see `digits`
-    confidence: float  # probability of `digit`; for a multi-digit answer, that of its least certain digit
+    confidence: float  # probability of `digit`; for a number, the (calibrated) probability that all of it is right
     top3: list[tuple[int, float]]  # the three likeliest digits with their probabilities
     probabilities: list[float] = field(default_factory=list)  # P(0) … P(9); empty for a multi-digit answer
     index: int | None = None  # position of the image inside a multi-image file (IDX, CSV), from 0
@@ -104,6 +108,12 @@ def read_mnist(images: np.ndarray, predictor: ProbabilityModel, name: str, tta: 
     return answers(name, probabilities, first_index=0 if len(images) > 1 else None)
 
 
+def read_line(source: Source, reader: NumberReader, name: str | None = None) -> Prediction:
+    """One number written in a row (file, bytes, PIL image or array) → its `Prediction` (`digits`)."""
+    name = name or source_name(source, 0)
+    return number_answer(name, reader.read([prepare_line(source, name)])[0])
+
+
 def source_name(source: Source, position: int) -> str:
     if isinstance(source, (str, os.PathLike)):
         return str(source)
@@ -145,23 +155,30 @@ def file_kind(path: Path) -> str:
     return "image"
 
 
-def prepare_image(source: Source, name: str, multi: bool = False) -> np.ndarray:
-    """One user image (path, bytes, PIL image or array of any size) → MNIST-format uint8 (k, 28, 28): one
-    digit, or with `multi` each digit of a number left to right. `DataError` naming `name` if unreadable."""
+def decode(source: Source, name: str, multi: bool = False) -> Image.Image | np.ndarray:
+    """A user image (path, bytes, file object, PIL image or array), decoded and size-checked; `multi`: a
+    number written in a row, sized by its height."""
     if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)) or is_stream(source):
-        image: Image.Image | np.ndarray = imaging.load_image(source, name=name, multi=multi)  # type: ignore[arg-type]
-    elif isinstance(source, (Image.Image, np.ndarray)):
-        image = imaging.check_image(source, name, multi)
-    else:
-        raise DataError(
-            f"{name}: cannot read a {type(source).__name__} "
-            "(give a path, bytes, a file object, a PIL image or an array)"
-        )
+        return imaging.load_image(source, name=name, multi=multi)  # type: ignore[arg-type]
+    if isinstance(source, (Image.Image, np.ndarray)):
+        return imaging.check_image(source, name, multi)
+    raise DataError(
+        f"{name}: cannot read a {type(source).__name__} (give a path, bytes, a file object, a PIL image or an array)"
+    )
+
+
+def prepare_image(source: Source, name: str) -> np.ndarray:
+    """One user image of one digit → MNIST-format uint8 (1, 28, 28); `DataError` naming `name` if unreadable."""
+    image = decode(source, name)
     try:
-        digits = imaging.segment_digits(image) if multi else [imaging.to_mnist(image)]
+        return imaging.to_mnist(image)[None]
     except DataError as exc:
         raise DataError(f"{name}: {exc}") from None
-    return np.stack(digits)
+
+
+def prepare_line(source: Source, name: str) -> np.ndarray:
+    """One user image of a number written in a row → the number reader's input, float32 (32, W)."""
+    return imaging.to_line(decode(source, name, multi=True), name)
 
 
 def failure(name: str, error: DigitrecError) -> Failure:
@@ -175,12 +192,10 @@ def answers(
     file: str, probabilities: np.ndarray, options: ReadOptions = ReadOptions(), *, first_index: int | None = None
 ) -> list[Prediction]:
     """Predictions from a model's probabilities: one per image of a multi-image file (IDX/CSV: images
-    from `first_index` on), or one for a user image (with `options.multi`, one number of several digits)."""
+    from `first_index` on), or one for a user image of one digit."""
     min_confidence = options.min_confidence
     if first_index is not None:
         return [_answer(file, p, min_confidence, index=first_index + i) for i, p in enumerate(probabilities)]
-    if options.multi:
-        return [_answer_number(file, probabilities, min_confidence)]
     return [_answer(file, probabilities[0], min_confidence)]
 
 
@@ -199,13 +214,15 @@ def _answer(file: str, probabilities: np.ndarray, min_confidence: float | None, 
     )
 
 
-def _answer_number(file: str, probabilities: np.ndarray, min_confidence: float | None) -> Prediction:
-    parts = [_answer(file, p, min_confidence) for p in probabilities]
-    confidence = min(part.confidence for part in parts)
-    digits = "".join(str(part.digit) for part in parts)
-    return Prediction(
-        file, None, confidence, [], uncertain=_uncertain(confidence, min_confidence), digits=digits, parts=parts
-    )
+def number_answer(file: str, reading: Reading, options: ReadOptions = ReadOptions()) -> Prediction:
+    """The number reader's reading of one image: `digits`, the whole number's calibrated probability as
+    `confidence`, and a part per digit (its confidence and top three)."""
+    parts = [
+        Prediction(file, int(digit), confidence, top3)
+        for digit, confidence, top3 in zip(reading.digits, reading.confidences, reading.top3)
+    ]
+    uncertain = _uncertain(reading.probability, options.min_confidence)
+    return Prediction(file, None, reading.probability, [], uncertain=uncertain, digits=reading.digits, parts=parts)
 
 
 def _uncertain(confidence: float, min_confidence: float | None) -> bool | None:

@@ -36,6 +36,7 @@ from starlette.requests import ClientDisconnect
 from digitrec import imaging
 from digitrec._version import __version__
 from digitrec.errors import DataError
+from digitrec.inference.reader import NumberReader, load_reader
 from digitrec.predict.reading import ProbabilityModel
 from digitrec.serve.compute import CpuWork
 from digitrec.serve.middleware import (
@@ -61,6 +62,7 @@ def create_app(
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
     cors_origins: tuple[str, ...] = (),
+    reader: NumberReader | None = None,
 ) -> FastAPI:
     """Build the app around `predictor`, or load one from `model_source` (None: the bundled model) now,
     so a bad model fails here rather than on the first request."""
@@ -82,6 +84,7 @@ def create_app(
         description="Handwritten-digit recognition. Draw a digit at `/`, or POST an image to `/api/predict`.",
     )
     app.state.predictor = predictor
+    app.state.reader = reader if reader is not None else load_reader(threads=1)  # the bundled number reader
     app.state.max_upload_bytes = max_upload_bytes
     app.state.static_dir = STATIC_DIR
     # Small requests are answered on the event loop; the others in worker threads, at most one per core

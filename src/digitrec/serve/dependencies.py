@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from digitrec.inference.reader import NumberReader
 from digitrec.predict.reading import ProbabilityModel
 from digitrec.serve.compute import CpuWork
 
@@ -15,6 +16,11 @@ from digitrec.serve.compute import CpuWork
 def predictor(request: Request) -> ProbabilityModel:
     """The model that answers every request."""
     return request.app.state.predictor
+
+
+def number_reader(request: Request) -> NumberReader:
+    """The number reader that answers `/api/read-number`."""
+    return request.app.state.reader
 
 
 def cpu_work(request: Request) -> CpuWork:
@@ -31,6 +37,7 @@ def static_dir(request: Request) -> Path:
 
 
 Model = Annotated[ProbabilityModel, Depends(predictor)]
+Reader = Annotated[NumberReader, Depends(number_reader)]
 Work = Annotated[CpuWork, Depends(cpu_work)]
 MaxUploadBytes = Annotated[int, Depends(max_upload_bytes)]
 StaticDir = Annotated[Path, Depends(static_dir)]

@@ -13,11 +13,15 @@ from digitrec._version import __version__
 from digitrec.predict import reading
 from digitrec.serve import bodies
 from digitrec.serve.compute import MNIST_PIXELS
-from digitrec.serve.dependencies import MaxUploadBytes, Model, StaticDir, Work
+from digitrec.serve.dependencies import MaxUploadBytes, Model, Reader, StaticDir, Work
 from digitrec.serve.schemas import (
+    NUMBER_DESCRIPTION,
+    NUMBER_REQUEST_BODY,
     PREDICT_DESCRIPTION,
     PREDICT_REQUEST_BODY,
+    DigitPart,
     Health,
+    NumberResponse,
     PredictResponse,
     error_responses,
 )
@@ -45,13 +49,38 @@ async def predict(request: Request, predictor: Model, work: Work) -> PredictResp
         data, name = await bodies.read_upload(request)
         answer = await work.run(work.pixels_of(data), reading.read_image, data, predictor, name)
     else:
-        raise HTTPException(
-            415,
-            (f"unsupported content type {kind!r}" if kind else "missing content type")
-            + ": send application/json or multipart/form-data",
-        )
+        raise HTTPException(415, _unsupported(kind))
     return PredictResponse(
         digit=answer.top3[0][0], confidence=answer.confidence, probabilities=answer.probabilities, model=predictor.name
+    )
+
+
+@router.post(
+    "/api/read-number",
+    response_model=NumberResponse,
+    summary="Read a number written in a row",
+    description=NUMBER_DESCRIPTION,
+    responses=error_responses(408, 413, 415, 422, 503),
+    openapi_extra={"requestBody": NUMBER_REQUEST_BODY},
+)
+async def read_number(request: Request, reader: Reader, work: Work) -> NumberResponse:
+    kind = bodies.content_type(request)
+    if kind == bodies.JSON:
+        data, name = await bodies.read_json(request), "image"
+        if isinstance(data, np.ndarray):
+            raise HTTPException(422, "a number is sent as an image ('image' or a file), not as 28×28 'pixels'")
+    elif kind == bodies.MULTIPART:
+        data, name = await bodies.read_upload(request)
+    else:
+        raise HTTPException(415, _unsupported(kind))
+    answer = await work.run(None, reading.read_line, data, reader, name)
+    parts = [DigitPart(digit=p.digit or 0, confidence=p.confidence, top3=p.top3) for p in answer.parts]
+    return NumberResponse(digits=answer.digits or "", confidence=answer.confidence, parts=parts, model=reader.name)
+
+
+def _unsupported(kind: str) -> str:
+    return (f"unsupported content type {kind!r}" if kind else "missing content type") + (
+        ": send application/json or multipart/form-data"
     )
 
 

@@ -52,6 +52,27 @@ class PredictResponse(BaseModel):
     model: str = Field(description="the model that answered")
 
 
+class DigitPart(BaseModel):
+    digit: int = Field(ge=0, le=9, description="one digit of the number, left to right")
+    confidence: float = Field(ge=0, le=1, description="its probability where the reader is surest of it")
+    top3: list[tuple[int, float]] = Field(description="its three likeliest digits with their probabilities")
+
+
+class NumberResponse(BaseModel):
+    """The answer of `POST /api/read-number`: the digits of a number written in a row."""
+
+    digits: str = Field(description="the digits read, left to right (empty: no digit found)")
+    confidence: float = Field(ge=0, le=1, description="calibrated probability that the whole number is right")
+    parts: list[DigitPart] = Field(description="one entry per digit")
+    model: str = Field(description="the number reader that answered")
+
+
+NUMBER_DESCRIPTION = """Send one image of a number written in a row (digits spaced, touching or overlapping; on
+plain, ruled or squared paper or in a form's boxes) as `multipart/form-data` with a file field `file`, or as
+JSON `{"image": "<base64 PNG/JPEG>"}`. It is read by the number reader, without cutting it into digits.
+Errors as for `/api/predict`."""
+
+
 class Health(BaseModel):
     status: str
     model: str
@@ -79,6 +100,21 @@ PREDICT_REQUEST_BODY: dict[str, Any] = {
                 "properties": {"file": {"type": "string", "format": "binary", "description": "an image file"}},
             }
         },
+    },
+}
+
+
+NUMBER_REQUEST_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["image"],
+                "properties": {"image": {"type": "string", "description": "a base64 PNG or JPEG, or a data: URL"}},
+            }
+        },
+        "multipart/form-data": PREDICT_REQUEST_BODY["content"]["multipart/form-data"],
     },
 }
 

@@ -8,6 +8,9 @@ const BRUSH_WIDTH = 22; // canvas pixels; the canvas is 280 wide, so about 2 MNI
 // larger ones to 256, so 140 px carry the same strokes for about half the server's work per request
 // (benchmarks/preprocessing.py, "canvas": ×0.43–0.51).
 const SEND_SIDE = 140;
+// A number is drawn on a wide canvas (4:1) and sent as drawn: it is read as one line, sized by its height.
+const NUMBER_WIDTH = 1120;
+const NUMBER_HEIGHT = 280;
 const INK = "#fff";
 const PAPER = "#000"; // white on black: the MNIST convention
 
@@ -21,6 +24,7 @@ const probabilitiesList = document.getElementById("probabilities");
 const fileInput = document.getElementById("file-input");
 const dropZone = document.getElementById("drop-zone");
 const uploadPreview = document.getElementById("upload-preview");
+const partsList = document.getElementById("parts");
 
 const sendCanvasEl = document.createElement("canvas");
 sendCanvasEl.width = sendCanvasEl.height = SEND_SIDE;
@@ -35,6 +39,7 @@ const state = {
   lastSent: 0,
   drawing: false,
   last: null,
+  mode: "digit", // or "number": the wide canvas, read by /api/read-number
 };
 
 // ---- result display ----
@@ -65,9 +70,26 @@ function resetResult() {
   confidenceOut.textContent = "–";
   statusOut.textContent = "";
   showProbabilities(null, -1);
+  partsList.replaceChildren();
+}
+
+function showNumber(data) {
+  predictionOut.textContent = data.digits || "–";
+  confidenceOut.textContent = `${(100 * data.confidence).toFixed(1)}%`;
+  statusOut.textContent = data.digits ? "" : "No digits found.";
+  statusOut.className = "hint";
+  partsList.replaceChildren(...data.parts.map((part) => {
+    const item = document.createElement("li");
+    item.innerHTML = `<span class="digit">${part.digit}</span><span class="value">${(100 * part.confidence).toFixed(0)}%</span>`;
+    return item;
+  }));
 }
 
 function showPrediction(data) {
+  if (state.mode === "number") {
+    showNumber(data);
+    return;
+  }
   predictionOut.textContent = String(data.digit);
   confidenceOut.textContent = `${(100 * data.confidence).toFixed(1)}%`;
   statusOut.textContent = "";
@@ -99,7 +121,8 @@ async function requestPrediction(body, headers, fromCanvas) {
   state.inFlight++;
   updateBusy();
   try {
-    const response = await fetch("/api/predict", { method: "POST", headers, body });
+    const endpoint = state.mode === "number" ? "/api/read-number" : "/api/predict";
+    const response = await fetch(endpoint, { method: "POST", headers, body });
     const data = await response.json().catch(() => ({ detail: `HTTP ${response.status}` }));
     if (generation !== state.generation) return;
     const detail = String(data.detail || `HTTP ${response.status}`);
@@ -131,10 +154,15 @@ async function sendCanvas() {
   state.canvasInFlight = true;
   state.lastSent = performance.now();
   try {
-    sendCtx.imageSmoothingQuality = "high";
-    sendCtx.drawImage(canvas, 0, 0, SEND_SIDE, SEND_SIDE);
-    await requestPrediction(JSON.stringify({ image: sendCanvasEl.toDataURL("image/png") }),
-      { "Content-Type": "application/json" }, true);
+    let image;
+    if (state.mode === "number") {
+      image = canvas.toDataURL("image/png");
+    } else {
+      sendCtx.imageSmoothingQuality = "high";
+      sendCtx.drawImage(canvas, 0, 0, SEND_SIDE, SEND_SIDE);
+      image = sendCanvasEl.toDataURL("image/png");
+    }
+    await requestPrediction(JSON.stringify({ image }), { "Content-Type": "application/json" }, true);
   } finally {
     state.canvasInFlight = false;
     if (state.dirty) scheduleCanvasPrediction(!state.drawing);
@@ -221,6 +249,28 @@ canvas.addEventListener("keydown", (event) => {
 });
 
 document.getElementById("clear").addEventListener("click", clearCanvas);
+
+// ---- mode: one digit or a number ----
+
+function setMode(mode) {
+  state.mode = mode;
+  document.body.classList.toggle("number", mode === "number");
+  canvas.width = mode === "number" ? NUMBER_WIDTH : 280;
+  canvas.height = mode === "number" ? NUMBER_HEIGHT : 280;
+  canvas.setAttribute("aria-label", mode === "number"
+    ? "Drawing area: write a number, digits side by side, with the mouse, a finger or a pen"
+    : "Drawing area: draw one digit with the mouse, a finger or a pen");
+  probabilitiesList.hidden = mode === "number";
+  partsList.hidden = mode !== "number";
+  ctx.lineWidth = BRUSH_WIDTH;
+  ctx.lineCap = ctx.lineJoin = "round";
+  ctx.strokeStyle = INK;
+  clearCanvas();
+}
+
+document.querySelectorAll('input[name="mode"]').forEach((input) => {
+  input.addEventListener("change", () => setMode(input.value));
+});
 
 // ---- upload ----
 

@@ -1,0 +1,76 @@
+"""`digitrec train --number-reader`: a small run end to end (lines, epochs, calibration, the ONNX twin the
+inference side loads), a killed run resumed at its next epoch, and bad usage refused before any work."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from digitrec.cli import main
+from digitrec.errors import ConfigError
+from digitrec.imaging.line import LINE_HEIGHT
+from digitrec.inference.reader import load_reader
+from digitrec.training import reader
+
+
+@pytest.fixture(scope="module")
+def small_run(shared_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("reader") / "run"
+    data = f"mnist:{shared_data / 'mnist'}"
+    assert main(["train", "--number-reader", "--data", data, "--epochs", "1", "--limit", "96", "--out", str(out)]) == 0
+    return out
+
+
+def test_a_small_run_leaves_a_usable_reader(small_run):
+    for name in ("config.json", "lines.npz", "state.json", "checkpoint.keras", "model.keras", "reader.onnx"):
+        assert (small_run / name).is_file(), name
+    meta = json.loads((small_run / "reader.json").read_text())
+    assert meta["settings"]["lines"] == 96 and meta["validation"]["lines"] == 64
+    assert set(meta["validation"]["exact_by_kind"]) <= {
+        "spaced",
+        "tight",
+        "touching",
+        "overlapping",
+        "ruled",
+        "squared",
+        "boxed",
+        "slanted",
+        "long",
+    }
+    assert meta["onnx_max_difference"] <= 1e-4
+    loaded = load_reader(small_run / "reader.onnx")
+    (reading,) = loaded.read([np.zeros((LINE_HEIGHT, 64), np.float32)])
+    assert 0 <= reading.probability <= 1
+    assert reader.is_reader_run(small_run) and not reader.is_reader_run(small_run / "missing")
+
+
+def test_a_killed_run_resumes_at_its_next_epoch(small_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "epochs": 2}))
+    for name in ("model.keras", "reader.onnx", "reader.json"):
+        (run / name).unlink()  # killed after epoch 1's commit, before the end
+    first = json.loads((run / "state.json").read_text())["history"][0]
+    assert main(["train", "--resume", str(run)]) == 0
+    history = json.loads((run / "state.json").read_text())["history"]
+    assert [row["epoch"] for row in history] == [1, 2] and history[0] == first
+    assert (run / "reader.onnx").is_file() and (run / "model.keras").is_file()
+
+
+def test_bad_usage_is_refused_before_any_work(small_run, tmp_path, capsys):
+    assert main(["train", "--number-reader", "--preset", "best", "--out", str(tmp_path / "x")]) == 2
+    assert main(["train", "--resume", str(small_run), "--epochs", "3"]) == 2
+    assert main(["train", "--number-reader", "--out", str(small_run)]) == 1  # not empty
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "digitrec: error: --preset does not apply to --number-reader"
+    assert "cannot change it" in err[1] and "not an empty directory" in err[2]
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(ConfigError, match="epochs must be a positive integer"):
+        reader.start(tmp_path / "y", epochs=0)
+    with pytest.raises(ConfigError, match="unknown number-reader settings: batch"):
+        reader.start(tmp_path / "z", batch=3)
