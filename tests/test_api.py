@@ -264,3 +264,19 @@ def test_the_api_is_documented_and_small():
         assert getattr(digitrec, name).__doc__
     with pytest.raises(AttributeError):
         digitrec.no_such_thing  # noqa: B018
+
+
+def test_the_python_api_raises_only_its_own_errors(rec):
+    """A NUL in a path (os.stat's ValueError), no run at all (a TypeError deep inside), a file object whose
+    read fails with an error of its own: each a DigitrecError with one line."""
+    with pytest.raises(digitrec.DataError, match="not a usable file path"):
+        rec.predict("a\x00.png")
+    with pytest.raises(digitrec.ConfigError, match="run directory's path"):
+        digitrec.evaluate(None)
+
+    class Broken(io.RawIOBase):
+        def read(self, size=-1):
+            raise RuntimeError("disk on fire")
+
+    with pytest.raises(digitrec.DataError, match=r"cannot read \(RuntimeError: disk on fire\)"):
+        rec.predict(Broken())

@@ -177,6 +177,7 @@ def test_train_leaves_a_folder_of_the_users_alone(tmp_path):
         (["train", "--resume", "{tmp}"], 1, "not a run directory"),
         (["train", "--resume", "{tmp}", "--epochs", "30", "--seed", "1"], 2, "--epochs, --seed cannot change it"),
         (["train", "--devices", "2", "--out", "{tmp}/r"], 2, "--devices goes with --distribute mirrored"),
+        (["train", "--distribute", "mirrored", "--devices", "100000", "--out", "{tmp}/r"], 1, "from 1 to 64"),
         (["train", "--ensemble", "2000", "--out", "{tmp}/r"], 2, "--ensemble: must be between 1 and 1000"),
         (["train", "--seed", "-1", "--out", "{tmp}/r"], 2, "must be between 0 and 2^31 - 1"),
         (["evaluate", "{tmp}"], 1, "not a run directory"),
@@ -194,3 +195,4 @@ def test_bad_input_gets_one_line_and_an_exit_code(args, code, message, tmp_path)
     assert message in result.stderr and "Traceback" not in result.stderr
     if code == 1 or "usage:" not in result.stderr:  # argparse's own errors print the usage line first
         assert result.stderr.count("\n") == 1
+    assert not (tmp_path / "r").exists()  # nothing written for a run refused

@@ -53,6 +53,7 @@ ENCODINGS = {
     "PNG data URL": lambda image: {
         "json": {"image": "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode()}
     },
+    "base64 wrapped at 76 (MIME)": lambda image: {"json": {"image": base64.encodebytes(png_bytes(image)).decode()}},
     "DATA:…;BASE64, URL": lambda image: {
         "json": {"image": f"DATA:;BASE64,{base64.b64encode(png_bytes(image)).decode()}"}
     },

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
-from digitrec.errors import DataError
+from digitrec.errors import ConfigError, DataError
 from digitrec.predict import iter_recognize, recognize
 from digitrec.predict.reading import Failure, Prediction, ProbabilityModel, ReadOptions, Source, file_kind, is_stream
 
@@ -157,4 +157,6 @@ def evaluate(run: str | os.PathLike, *, split: str = "auto", tta: bool = False, 
     from digitrec.data import load_dataset  # noqa: PLC0415
     from digitrec.evaluation.report import evaluate_run  # noqa: PLC0415
 
+    if not isinstance(run, str | os.PathLike) or not os.fspath(run):
+        raise ConfigError(f"evaluate takes a run directory's path, not {type(run).__name__} {run!r:.40}")
     return evaluate_run(run, load_dataset(data) if data else None, split=split, tta=tta)

@@ -34,5 +34,12 @@ def first_line(exc: BaseException) -> str:
 
 def one_line(message: str) -> str:
     """A message as the one line the CLI prints: a file name or a value with a newline in it would
-    otherwise break it (and a script reading stderr line by line)."""
-    return " ".join(message.split())
+    otherwise break it (and a script reading stderr line by line), and one with a terminal's escape
+    sequence (ESC, other control characters, bidirectional overrides) would act on the user's terminal:
+    those are shown escaped, as \\x1b."""
+    return "".join(c if c.isprintable() else _escaped(c) for c in " ".join(message.split()))
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"

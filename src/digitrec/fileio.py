@@ -133,6 +133,8 @@ def check_regular(
         raise error(f"{path}: no such file") from None
     except OSError as exc:
         raise error(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (ValueError, TypeError):  # a NUL byte in the name, or no path at all
+        raise error(f"{path!r}: not a usable file path") from None
     if stat.S_ISDIR(info.st_mode):
         raise error(f"{path}: is a directory, not a {what}")
     if not stat.S_ISREG(info.st_mode):

@@ -13,3 +13,4 @@ NAME = "bundled"
 READER_KERAS = HERE / "reader.keras"  # the number reader (digitrec.nets.reader), trained on composed lines
 READER_ONNX = HERE / "reader.onnx"  # its ONNX twin, read by `predict --multi`, `read_number` and the server
 READER_META = HERE / "reader.json"  # its recipe, the whole-number confidence's calibration, its accuracies
+READER_CARD = HERE / "READER_CARD.md"  # its intended use, data, metrics, limitations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
+from digitrec.runtime.provenance import check_keras_backend
 from digitrec.runtime.quiet import stderr_silenced
 
 
@@ -18,6 +19,7 @@ def start_backend_quietly() -> None:
     """Start the Keras backend with its start-up noise kept off stderr: TensorFlow's C++ lines ("Could
     not find cuda drivers", "failed call to cuInit: ... ERROR") and JAX's "Unable to initialize backend
     'tpu'" look like failures to a CLI user on a CPU machine. Python errors still surface (raised)."""
+    check_keras_backend()
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     if backend == "jax":
         logging.getLogger("jax._src.xla_bridge").setLevel(logging.ERROR)

@@ -13,7 +13,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "info",
         help="show versions, the data cache and the bundled model's card",
         description="Print digitrec's and its libraries' versions, where MNIST downloads are "
-        "cached, and the bundled model's card (intended use, data, metrics, "
+        "cached, and the bundled models' cards (intended use, data, metrics, "
         "limitations).",
     )
     parser.add_argument("--json", action="store_true", help="versions and paths as one JSON object, no card")
@@ -25,6 +25,7 @@ def run(args) -> int:
     from digitrec.data.download import MNIST_FILES, cache_dir
     from digitrec.data.sources import ENV_VAR
     from digitrec.inference import default_model
+    from digitrec.inference.reader import default_reader
     from digitrec.runtime.provenance import versions
 
     cache = cache_dir() / "mnist"
@@ -38,6 +39,7 @@ def run(args) -> int:
             "cached_files": sorted(name for name in MNIST_FILES if (cache / name).is_file()),
         },
         "bundled_model": {"default": str(default_model()), "card": str(bundled.CARD)},
+        "bundled_reader": {"default": str(default_reader()), "card": str(bundled.READER_CARD)},
     }
     if args.json:
         print(json.dumps(found, indent=2))
@@ -51,8 +53,10 @@ def run(args) -> int:
         f"data: ${ENV_VAR} = {found['data']['DIGITREC_DATA'] or '(unset)'}; MNIST cache {cache} "
         f"({len(found['data']['cached_files'])} of {len(MNIST_FILES)} files)"
     )
-    print(f"bundled model: {found['bundled_model']['default']}\n")
-    print(bundled.CARD.read_text(encoding="utf-8") if bundled.CARD.is_file() else "(no model card)")
+    print(f"bundled model: {found['bundled_model']['default']}")
+    print(f"bundled number reader: {found['bundled_reader']['default']}\n")
+    for card in (bundled.CARD, bundled.READER_CARD):
+        print(card.read_text(encoding="utf-8") if card.is_file() else f"(no {card.name})")
     return 0
 
 

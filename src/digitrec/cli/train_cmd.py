@@ -80,9 +80,11 @@ def run(args) -> int:
     from digitrec.cli._backend import start_backend_quietly
     from digitrec.data import load_dataset
     from digitrec.errors import UsageError
+    from digitrec.runtime.provenance import check_keras_backend
     from digitrec.training import plan
     from digitrec.training import reader as number_reader
 
+    check_keras_backend()  # before anything is written
     if args.number_reader or (args.resume and number_reader.is_reader_run(args.resume)):
         return _train_reader(args, number_reader)
     fresh = False

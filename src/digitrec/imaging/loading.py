@@ -79,8 +79,8 @@ def load_image(
             raise DataError(f"{name}: a file object must be opened in binary mode ('rb')")
         try:
             data = source.read(MAX_FILE_BYTES + 1)
-        except (OSError, ValueError) as exc:  # closed, unreadable, not seekable…
-            raise DataError(f"{name}: cannot read ({first_line(exc)})") from None
+        except Exception as exc:  # noqa: BLE001 (closed, unreadable, or the caller's own object failing)
+            raise DataError(f"{name}: cannot read ({type(exc).__name__}: {first_line(exc)})") from None
         if not isinstance(data, bytes):
             raise DataError(f"{name}: a file object must be opened in binary mode ('rb')")
     if not data:

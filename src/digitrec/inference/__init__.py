@@ -16,6 +16,7 @@ from pathlib import Path
 from digitrec import bundled
 from digitrec.errors import ConfigError, ModelError
 from digitrec.inference.core import TTA_SHIFTS, Predictor, model_input
+from digitrec.runtime.provenance import check_keras_backend
 
 __all__ = ["TTA_SHIFTS", "Predictor", "default_model", "load_predictor", "model_input", "needs_keras"]
 
@@ -54,6 +55,7 @@ def load_predictor(source: str | os.PathLike | None = None, threads: int | None 
 
         predictor = load_onnx_predictor(path, threads)
     else:
+        check_keras_backend()
         from digitrec.inference.keras_model import load_keras_predictor  # noqa: PLC0415 (starts Keras)
 
         predictor = load_keras_predictor(path)

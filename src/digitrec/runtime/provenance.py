@@ -20,6 +20,19 @@ def package_version(name: str) -> str | None:
         return None
 
 
+KERAS_BACKENDS = ("tensorflow", "jax", "torch", "numpy", "openvino")
+
+
+def check_keras_backend() -> None:
+    """Before Keras is imported: $KERAS_BACKEND names a backend Keras knows (Keras' own error for a typo
+    is a ValueError from deep inside its import)."""
+    name = os.environ.get("KERAS_BACKEND")
+    if name is not None and name not in KERAS_BACKENDS:
+        from digitrec.errors import ConfigError  # noqa: PLC0415 (errors is a sibling: imported when needed)
+
+        raise ConfigError(f"KERAS_BACKEND={name!r} is not a Keras backend ({', '.join(KERAS_BACKENDS)})")
+
+
 def keras_backend() -> str:
     """The Keras backend in use (or that Keras would pick), without importing Keras for it."""
     keras = sys.modules.get("keras")

@@ -62,7 +62,8 @@ def decode_base64_image(text: str) -> bytes:
         if not comma or not header.lower().endswith(";base64"):
             raise DataError("image: a data: URL must be base64 (data:image/png;base64,...)")
     try:
-        data = base64.b64decode(text.strip(), validate=True)
+        # Line breaks and spaces are dropped first: many encoders wrap base64 at 64 or 76 characters.
+        data = base64.b64decode("".join(text.split()), validate=True)
     except (binascii.Error, ValueError):
         raise DataError("image: not valid base64") from None
     if not data:

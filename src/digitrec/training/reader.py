@@ -47,7 +47,7 @@ def start(out: str | Path, **settings: Any) -> Path:
         raise ConfigError(f"unknown number-reader settings: {', '.join(sorted(unknown))}")
     given = {k: v for k, v in settings.items() if v is not None}
     if "lines" in given and "val_lines" not in given:  # a small run validates on a tenth as many lines
-        given["val_lines"] = min(DEFAULTS["val_lines"], max(64, int(given["lines"]) // 10))
+        given["val_lines"] = min(3_000, max(64, int(given["lines"]) // 10))
     config = {**DEFAULTS, **given, "kind": KIND}
     for key in ("epochs", "lines", "val_lines"):
         if type(config[key]) is not int or config[key] < 1:
