@@ -62,6 +62,14 @@ def test_a_killed_run_resumes_at_its_next_epoch(small_run, tmp_path):
     assert (run / "reader.onnx").is_file() and (run / "model.keras").is_file()
 
 
+def test_a_run_being_trained_is_not_trained_twice(small_run, capsys):
+    from digitrec.fileio import one_writer
+
+    with one_writer(small_run, "number reader"):
+        assert main(["train", "--resume", str(small_run)]) == 1
+    assert "another process is training this number reader now" in capsys.readouterr().err
+
+
 def test_bad_usage_is_refused_before_any_work(small_run, tmp_path, capsys):
     assert main(["train", "--number-reader", "--preset", "best", "--out", str(tmp_path / "x")]) == 2
     assert main(["train", "--resume", str(small_run), "--epochs", "3"]) == 2

@@ -359,3 +359,15 @@ def test_the_recorded_recipe_is_checked_where_the_run_format_reads_it(tmp_path):
     run.write_config({**CONFIG_DATA, "recipe": {k: v for k, v in recipe.items() if k != "model"}})
     with pytest.raises(ModelError, match="bad model"):
         run.recipe()
+
+
+def test_a_run_has_one_writer_at_a_time(tmp_path):
+    from digitrec.fileio import one_writer
+
+    first = one_writer(tmp_path)
+    with first, pytest.raises(StorageError, match="another process is training this run now"), one_writer(tmp_path):
+        pass
+    with one_writer(tmp_path):  # released when the first writer ends (or dies: the kernel drops it)
+        pass
+    with pytest.raises(StorageError, match="cannot write"), one_writer(tmp_path / "missing" / "deeper"):
+        pass

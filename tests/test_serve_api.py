@@ -299,3 +299,18 @@ def test_serve_command_prints_its_url_and_serves(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_a_loopback_server_answers_only_to_loopback_names(predictor):
+    """DNS rebinding: a page on evil.example whose name resolves to 127.0.0.1 reaches a local server;
+    `digitrec serve` on 127.0.0.1 answers only requests whose Host is a loopback name (or one allowed)."""
+    from digitrec.serve.middleware import LOOPBACK_HOSTS
+
+    app = create_app(predictor, allowed_hosts=(*LOOPBACK_HOSTS, "digits.lan"))
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        assert client.get("/api/health").status_code == 200
+        for host in ("localhost:8000", "[::1]:8000", "LOCALHOST", "digits.lan:80"):
+            assert client.get("/api/health", headers={"host": host}).status_code == 200, host
+        for host in ("evil.example", "evil.example:8000", "127.0.0.1.evil.example", ""):
+            answer = client.get("/api/health", headers={"host": host})
+            assert answer.status_code == 400 and "unexpected Host header" in answer.json()["detail"], host

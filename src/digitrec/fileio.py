@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import shutil
@@ -110,6 +111,31 @@ def clean_partials(directory: str | os.PathLike) -> list[Path]:
     for path in stale:
         _remove(path)
     return stale
+
+
+LOCK = ".lock"  # the lock file of a directory with one writer (a run directory)
+
+
+@contextlib.contextmanager
+def one_writer(directory: str | os.PathLike, what: str = "run") -> Iterator[None]:
+    """Hold `directory`'s lock while writing it: a second writer (a second `train --resume` of the same run)
+    gets one line instead of interleaving its epochs with the first's. The lock is the kernel's (flock) on
+    an open file, so a killed writer releases it; the file itself stays, harmless."""
+    directory = Path(directory)
+    try:
+        fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as exc:
+        raise StorageError(f"{directory}: cannot write ({exc.strerror or exc})") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StorageError(
+                f"{directory}: another process is training this {what} now (wait for it to end, or stop it first)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

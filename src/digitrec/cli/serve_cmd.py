@@ -58,6 +58,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="let pages from ORIGIN (e.g. https://example.org) call the API from a browser; repeatable "
         "(default: none, so browsers refuse cross-origin calls)",
     )
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="on a loopback address, answer requests for NAME too (the Host header); repeatable. By default "
+        "such a server answers only to 127.0.0.1, localhost and ::1, which stops DNS rebinding",
+    )
     return parser
 
 
@@ -89,6 +97,7 @@ def run(args) -> int:
         import uvicorn
 
         from digitrec.serve import create_app, workers
+        from digitrec.serve.middleware import LOOPBACK_HOSTS
         from digitrec.serve.protocol import HeadDeadlineProtocol
     except ImportError as exc:
         raise ConfigError(
@@ -111,6 +120,8 @@ def run(args) -> int:
             # Per process: split between the workers, so that the whole server keeps the limit.
             "max_in_flight": max(1, args.max_in_flight // args.workers),
             "cors_origins": tuple(args.cors_origin),
+            # Bound to loopback, only requests for a loopback name (or those allowed) are answered.
+            "allowed_hosts": (*LOOPBACK_HOSTS, *args.allow_host) if _loopback(args.host) else tuple(args.allow_host),
         }
         host, port = sock.getsockname()[:2]
         url_host = f"[{host}]" if ":" in host else host

@@ -40,6 +40,7 @@ from digitrec.inference.reader import NumberReader, load_reader
 from digitrec.predict.reading import ProbabilityModel
 from digitrec.serve.compute import CpuWork
 from digitrec.serve.middleware import (
+    AllowedHosts,
     BodyDeadline,
     BodySizeLimit,
     InFlightLimit,
@@ -63,6 +64,7 @@ def create_app(
     body_timeout: float = DEFAULT_BODY_TIMEOUT,
     cors_origins: tuple[str, ...] = (),
     reader: NumberReader | None = None,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> FastAPI:
     """Build the app around `predictor`, or load one from `model_source` (None: the bundled model) now,
     so a bad model fails here rather than on the first request."""
@@ -104,6 +106,8 @@ def create_app(
             allow_headers=["content-type"],
         )
     app.add_middleware(SecurityHeaders)
+    if allowed_hosts:  # outermost: a request for another host is refused before anything else
+        app.add_middleware(AllowedHosts, hosts=allowed_hosts)
     app.add_exception_handler(DataError, _bad_data)
     app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _server_error)

@@ -144,3 +144,29 @@ class BodyDeadline:
             return message
 
         return await self.app(scope, receive_before_deadline, send)
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class AllowedHosts:
+    """400 for a request whose Host header names no allowed host (any port): a server on 127.0.0.1 is
+    otherwise open to DNS rebinding, where a web page makes the browser send its requests to a name that
+    the attacker's DNS points at 127.0.0.1 (Jupyter and development servers check the same way)."""
+
+    def __init__(self, app: Any, hosts: tuple[str, ...]):
+        self.app, self.hosts = app, frozenset(host.lower() for host in hosts)
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or host_name(dict(scope["headers"]).get(b"host", b"")) in self.hosts:
+            return await self.app(scope, receive, send)
+        detail = "unexpected Host header: this server answers only to " + ", ".join(sorted(self.hosts))
+        return await JSONResponse({"detail": detail}, status_code=400)(scope, receive, send)
+
+
+def host_name(header: bytes) -> str:
+    """The host of a Host header, without its port: `[::1]:8000` → `::1`, `localhost:80` → `localhost`."""
+    text = header.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        return text[1:].partition("]")[0]
+    return text.rpartition(":")[0] if text.count(":") == 1 else text

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from digitrec.errors import ConfigError, ModelError
-from digitrec.fileio import atomic_path, read_json, write_json
+from digitrec.fileio import atomic_path, one_writer, read_json, write_json
 from digitrec.inference.ctc import Reading, greedy
 from digitrec.runtime.provenance import versions
 from digitrec.training import reader_lines
@@ -61,8 +61,14 @@ def start(out: str | Path, **settings: Any) -> Path:
 
 def complete(out: str | Path) -> Path:
     """Train a reader run from wherever it stopped: lines not yet made, mid-way, or finished but for its
-    final files."""
+    final files; one process at a time."""
     out = Path(out)
+    with one_writer(out, "number reader"):
+        _complete(out)
+    return out
+
+
+def _complete(out: Path) -> None:
     config = read_json(out / "config.json", what="run config")
     lines_path = out / "lines.npz"
     if not lines_path.is_file():
@@ -107,7 +113,6 @@ def complete(out: str | Path) -> Path:
     with atomic_path(out / "model.keras", suffix=".keras") as partial:
         model.save(partial)
     finish(model, out, val, state["history"], config)
-    return out
 
 
 def read_lines(model: Any, images: list[np.ndarray], batch: int = 64) -> list[Reading]:

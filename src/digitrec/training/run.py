@@ -22,7 +22,7 @@ import numpy as np
 from digitrec.data import prepare
 from digitrec.data.sources import Dataset, load_dataset
 from digitrec.errors import ConfigError, ModelError
-from digitrec.fileio import atomic_path
+from digitrec.fileio import atomic_path, one_writer
 from digitrec.rundir import CONFIG, MODEL, STATE, Run
 from digitrec.training import calibration, multiworker, plan
 from digitrec.training.build import build_model
@@ -104,7 +104,13 @@ def resume(
 def complete(
     run: Run, data: Dataset, callbacks: Sequence[keras.callbacks.Callback] = (), verbose: int | None = None
 ) -> None:
-    """Train every unfinished model of a run whose config.json is written (`plan`), from wherever it is."""
+    """Train every unfinished model of a run whose config.json is written (`plan`), from wherever it is;
+    one process at a time."""
+    with one_writer(run.path):
+        _complete(run, data, callbacks, verbose)
+
+
+def _complete(run: Run, data: Dataset, callbacks: Sequence[keras.callbacks.Callback], verbose: int | None) -> None:
     config = run.config()
     members = run.members()
     for index, member in enumerate(members):
