@@ -30,7 +30,7 @@ LAYERS = (
 NEIGHBOURS = {
     "digitrec.errors": ("digitrec._version",),
     "digitrec.fileio": ("digitrec.errors",),
-    "digitrec.runtime": ("digitrec._version",),
+    "digitrec.runtime": ("digitrec._version", "digitrec.errors"),
     "digitrec.serve": ("digitrec._version",),
     "digitrec.cli": ("digitrec.serve",),
     "digitrec.__main__": ("digitrec.cli",),

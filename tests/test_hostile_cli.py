@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import sys
 from pathlib import Path
@@ -173,6 +174,7 @@ def make_run(template: dict, name: str, **files: str) -> Path:
 
 def test_resume_with_damaged_run_files_is_one_line(run_template, tensorflow_cap):
     committed = {"epochs_done": 1, "checkpoint": "checkpoint-1.keras", "elapsed_seconds": 3.0}
+    one_epoch = "epoch,loss,accuracy\n1,0.5,0.9\n"
     states = {  # run name → (state.json, phrase of the one error line)
         "bad-state": ("{half", "corrupt"),
         "checkpoint-elsewhere": (json.dumps({**committed, "checkpoint": "/etc/passwd"}), "corrupt run state"),
@@ -181,11 +183,26 @@ def test_resume_with_damaged_run_files_is_one_line(run_template, tensorflow_cap)
             json.dumps({**committed, "annealer": {"wait": "1", "best": 0.9, "cooldown_counter": 0}}),
             "annealer",
         ),
+        "past-the-end": (
+            json.dumps({**committed, "epochs_done": 5, "checkpoint": "checkpoint-5.keras"}),
+            "state.json: says 5 epochs are done, but the recipe has 2",
+        ),
     }
-    cases = {make_run(run_template, name, state_json=state): phrase for name, (state, phrase) in states.items()}
-    damaged = make_run(run_template, "bad-checkpoint", state_json=json.dumps(committed))
+    cases = {
+        make_run(run_template, name, state_json=state, history_csv=one_epoch): phrase
+        for name, (state, phrase) in states.items()
+    }
+    no_history = make_run(run_template, "no-history", state_json=json.dumps(committed))
+    cases[no_history] = "history.csv: is missing or empty, but state.json says 1 are done"
+    damaged = make_run(run_template, "bad-checkpoint", state_json=json.dumps(committed), history_csv=one_epoch)
     (damaged / "checkpoint-1.keras").write_text("not a zip")
-    cases[damaged] = "cannot load the checkpoint"
+    cases[damaged] = "checkpoint-1.keras: not a .keras archive (a zip)"
+    fifo = make_run(run_template, "fifo-checkpoint", state_json=json.dumps(committed), history_csv=one_epoch)
+    os.mkfifo(fifo / "checkpoint-1.keras")
+    cases[fifo] = "checkpoint-1.keras: not a regular file"
+    finished = make_run(run_template, "finished-model", state_json=json.dumps(committed), history_csv=one_epoch)
+    shutil.copy(bundled.KERAS, finished / "checkpoint-1.keras")  # a finished model, saved without training state
+    cases[finished] = "not a checkpoint (a model saved without its training state)"
     broken_config = make_run(run_template, "bad-config")
     (broken_config / "config.json").write_text('{"recipe": {"name": "seed"')
     cases[broken_config] = "corrupt"

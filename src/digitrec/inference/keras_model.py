@@ -62,6 +62,13 @@ def load_keras_model(
     return model
 
 
+def check_keras_file(path: str | os.PathLike, what: str = "model file") -> None:
+    """The checks every .keras file gets before Keras opens it: a regular file, a sound zip archive whose
+    members do not inflate far beyond its size, weights that do not declare more than it holds."""
+    info = check_regular(path, what, ModelError)
+    _check_archive(Path(path), info.st_size)
+
+
 def _check_archive(path: Path, size: int) -> None:
     """A .keras file is a zip archive (Keras stores its members uncompressed): one whose members inflate
     far beyond its own size would cost gigabytes to load (~2× the inflated size, measured with a 300-KB file

@@ -9,6 +9,7 @@ import platform
 import sys
 
 from digitrec._version import __version__
+from digitrec.errors import ConfigError
 
 BASE_PACKAGES = ("keras", "tensorflow", "numpy")
 
@@ -28,8 +29,6 @@ def check_keras_backend() -> None:
     is a ValueError from deep inside its import)."""
     name = os.environ.get("KERAS_BACKEND")
     if name is not None and name not in KERAS_BACKENDS:
-        from digitrec.errors import ConfigError  # noqa: PLC0415 (errors is a sibling: imported when needed)
-
         raise ConfigError(f"KERAS_BACKEND={name!r} is not a Keras backend ({', '.join(KERAS_BACKENDS)})")
 
 

@@ -14,7 +14,7 @@ from digitrec.data import prepare
 from digitrec.data.sources import Dataset, load_dataset
 from digitrec.errors import ConfigError, ModelError
 from digitrec.fileio import PARTIAL, clean_partials
-from digitrec.rundir import CONFIG, MEMBERS, SEEDS, Run
+from digitrec.rundir import CONFIG, HISTORY, MEMBERS, SEEDS, STATE, Run
 from digitrec.runtime.provenance import versions
 from digitrec.training import multiworker, recipes
 from digitrec.training.distribute import Distribution
@@ -118,12 +118,27 @@ def resumable(run_dir: str | os.PathLike) -> tuple[Run, dict[str, Any]]:
     if (where := multiworker.place(run_dir, strategy, resume=True)) != Path(run_dir):
         return resumable(where)  # a worker other than the chief: its private copy
     members = run.members()
+    epochs = run_recipe(run).epochs
     for member in members:
-        if member.exists():
-            member.state()
+        if member.exists() and (state := member.state()) is not None:
+            _check_progress(member, state["epochs_done"], epochs)
     if all(member.finished() for member in members):
         raise ModelError(f"{run.path}: the run already finished all {config['recipe'].get('epochs')} epochs")
     return run, config
+
+
+def _check_progress(run: Run, done: int, epochs: int) -> None:
+    """state.json, the recipe and history.csv tell one story, or the run is not resumed: a state past
+    the recipe's end, or a history that lost epochs, would continue under wrong numbers."""
+    if done > epochs:
+        raise ModelError(f"{run.file(STATE)}: says {done} epochs are done, but the recipe has {epochs}")
+    recorded = {int(row["epoch"]) for row in run.history()}
+    if not set(range(1, done + 1)) <= recorded:
+        have = f"holds epochs up to {max(recorded)}" if recorded else "is missing or empty"
+        raise ModelError(
+            f"{run.file(HISTORY)}: {have}, but state.json says {done} are done "
+            "(restore it, or delete state.json to train the run over)"
+        )
 
 
 def spec_text(data: Dataset) -> str:

@@ -23,6 +23,8 @@ from digitrec.data import prepare
 from digitrec.data.sources import Dataset, load_dataset
 from digitrec.errors import ConfigError, ModelError
 from digitrec.fileio import atomic_path, one_writer
+from digitrec.inference.keras_model import check_keras_file
+from digitrec.nets import architectures
 from digitrec.rundir import CONFIG, MODEL, STATE, Run
 from digitrec.training import calibration, multiworker, plan
 from digitrec.training.build import build_model
@@ -180,7 +182,7 @@ def _model(run: Run, recipe: Recipe, steps: int, seed: int, state: dict | None) 
     if state is not None:
         run.trim_history(state["epochs_done"])
         run.drop_checkpoints(keep=run.checkpoint(state).name)
-        model = _load_checkpoint(run.checkpoint(state))
+        model = _load_checkpoint(run.checkpoint(state), recipe)
         log.info("resuming %s at epoch %d of %d", run.path, state["epochs_done"] + 1, recipe.epochs)
         return model, state["epochs_done"]
     run.reset()  # new, or killed before its first epoch finished: start over from the config
@@ -214,11 +216,21 @@ def _calibrate(run: Run, model: keras.Model, split: prepare.Split) -> None:
     )
 
 
-def _load_checkpoint(path: Path) -> keras.Model:
+def _load_checkpoint(path: Path, recipe: Recipe) -> keras.Model:
+    """The last committed epoch's model, through the checks every model file gets; it must be this run's:
+    compiled (optimizer state and all) and of the recipe's architecture."""
+    fix = "the run cannot be resumed from it: delete state.json to train it over"
+    check_keras_file(path, "checkpoint")
     try:
-        return keras.models.load_model(path)
+        model = keras.models.load_model(path)
     except Exception as exc:  # noqa: BLE001 (Keras raises many types for a damaged file; report one line)
+        raise ModelError(f"{path}: cannot load the checkpoint ({type(exc).__name__}); {fix}") from None
+    if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
+        raise ModelError(f"{path}: not a checkpoint (a model saved without its training state); {fix}")
+    expected = architectures.build(recipe.model, **recipe.model_args).count_params()
+    if model.count_params() != expected:
         raise ModelError(
-            f"{path}: cannot load the checkpoint ({type(exc).__name__}); the run cannot be "
-            "resumed from it: delete state.json to start it over"
-        ) from None
+            f"{path}: a checkpoint of another network ({model.count_params():,} parameters; the recipe's "
+            f"{recipe.model} has {expected:,}); {fix}"
+        )
+    return model
