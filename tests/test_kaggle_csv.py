@@ -84,7 +84,7 @@ def test_unix_line_ends_and_integral_floats_are_accepted(tmp_path):
         (3, "label", 2.5, "not an integer: 2.5"),
         (2, "pixel300", "inf", "value inf outside 0–255"),
         (1, "pixel9", "99999999999999999999999", "value '99999999999999999999999' outside 0–255"),
-        (2, "pixel7", "x" * 100_000, f"not a number: '{'x' * 39}…"),  # a message is one short line
+        (2, "pixel7", "x" * 50_000, f"not a number: '{'x' * 39}…"),  # a message is one short line
     ],
 )
 def test_bad_cell(tmp_path, row, column, value, problem):
@@ -270,3 +270,27 @@ def test_an_upper_case_csv_name_is_a_csv(tmp_path):
     pixels, _ = sample()
     path = write_csv(tmp_path / "TEST.CSV", PIXELS, pixels.tolist())
     np.testing.assert_array_equal(np.concatenate(list(iter_images_file(path))).reshape(3, 784), pixels)
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        '"' + "7" * 300_000 + '"',  # one quoted cell of 300 KB
+        '"' + "1\n" * 150_000 + '"',  # line breaks inside quotes do not end the row
+        "9" * 300_000,  # unquoted
+    ],
+)
+def test_a_row_longer_than_any_kaggle_row_is_refused_as_it_is_read(tmp_path, cell):
+    """pandas buffers a row whole (a 1-GB quoted cell cost 4 GiB): a row past 64 KB is refused on the way in."""
+    pixels, labels = sample(3)
+    rows = labelled_rows(pixels, labels)
+    rows[1][5] = cell
+    path = tmp_path / "train.csv"
+    with path.open("w", newline="") as handle:
+        handle.write(",".join(TRAIN_HEADER) + "\n")
+        for row in rows:
+            handle.write(",".join(map(str, row)) + "\n")
+    assert (
+        read_error(path)
+        == f"{path}: row 2 (line 3) is longer than 64 KB: not a Kaggle row (785 numbers are about 3 KB)"
+    )

@@ -22,6 +22,8 @@ _FIELD_COUNT = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 _OPEN_QUOTE = re.compile(r"EOF inside string starting at row (\d+)")
 MAX_HEADER_BYTES = 64 * 1024  # the real header is 785 names, 9 KB: a longer first line is not a Kaggle CSV
 _SURPLUS = "(a field more than the header)"
+MAX_ROW_BYTES = 64 * 1024  # a Kaggle row is at most ~3 KB (785 numbers of up to 3 digits and commas)
+_ROW_TOKENS = re.compile(rb'["\n]')
 CHUNK_ROWS = 1024  # rows parsed at a time: 28,000 rows cost ~55 MB (22 MB of them the images), not a GB
 
 
@@ -142,12 +144,15 @@ def _check_header(stream: io.BufferedIOBase, source: str, labelled: bool | None)
 
 
 class _WithoutNul(io.RawIOBase):
-    """The rows' bytes, refusing a NUL byte: pandas' tokenizer ends a field at one without a word, so a
-    cell `1<NUL>7` would read as 1. The first line after the header is line 2."""
+    """The rows' bytes, refusing a NUL byte (pandas' tokenizer ends a field at one without a word, so a cell
+    `1<NUL>7` would read as 1) and a row longer than `MAX_ROW_BYTES` (pandas buffers a row whole: one
+    quoted 1-GB cell cost 4 GiB). Rows end at line breaks outside quotes. The first row is line 2."""
 
     def __init__(self, inner: io.BufferedIOBase, source: str):
         super().__init__()
         self.inner, self.source, self.line = inner, source, 2
+        self.row, self.row_line = 1, 2  # the current row (from 1) and the line it starts on
+        self.row_bytes, self.quoted = 0, False  # the current row's length so far; inside a quoted cell
 
     def readable(self) -> bool:
         return True
@@ -158,8 +163,25 @@ class _WithoutNul(io.RawIOBase):
         if (at := data.find(b"\0")) >= 0:
             line = self.line + data.count(b"\n", 0, at)
             raise DataError(f"{self.source}: row {line - 1} (line {line}) holds a NUL byte: not a text CSV")
+        start = 0
+        for token in _ROW_TOKENS.finditer(data):
+            if token.group() == b'"':
+                self.quoted = not self.quoted  # an escaped quote ("") toggles twice
+            elif not self.quoted:
+                self._check_row(self.row_bytes + token.start() - start)
+                self.row_bytes, start = 0, token.end()
+                self.row, self.row_line = self.row + 1, self.line + data.count(b"\n", 0, token.end())
+        self.row_bytes += count - start
+        self._check_row(self.row_bytes)
         self.line += data.count(b"\n")
         return count
+
+    def _check_row(self, length: int) -> None:
+        if length > MAX_ROW_BYTES:
+            raise DataError(
+                f"{self.source}: row {self.row} (line {self.row_line}) is longer than {MAX_ROW_BYTES // 1024} KB: "
+                "not a Kaggle row (785 numbers are about 3 KB)"
+            )
 
 
 def _blank_cells(frame: pd.DataFrame) -> np.ndarray:
