@@ -191,3 +191,23 @@ def test_mirrored_training_over_two_cpu_devices(shared_data, mnist, tmp_path):
     assert accuracy > 0.8
     again = digitrec("train", "--resume", str(run))
     assert again.returncode == 1 and "already finished" in again.stderr
+
+
+def test_an_address_that_answers_but_is_not_ray_is_one_line_within_seconds(monkeypatch):
+    """A port that accepts connections and says nothing (or something else): `ray.init` waited 120 s."""
+    import socket
+    import threading
+    import time
+
+    from digitrec.errors import ConfigError
+    from digitrec.predict import ray as engine
+
+    monkeypatch.setattr(engine, "REACH_TIMEOUT", 1.0)
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        accepted = []
+        threading.Thread(target=lambda: accepted.append(server.accept()), daemon=True).start()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        started = time.monotonic()
+        with pytest.raises(ConfigError, match=rf"{address} answers, but not as Ray does"):
+            engine._check_reachable(address)
+        assert time.monotonic() - started < 5

@@ -138,9 +138,26 @@ def _check_reachable(address: str) -> None:
     if not colon or not port.isdigit():
         return  # "auto", or a form Ray resolves itself
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT).close()
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT) as sock:
+            answered = _speaks_grpc(sock)
     except (OSError, OverflowError) as exc:
         raise ConfigError(f"cannot reach Ray at {address}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not answered:
+        raise ConfigError(f"{address} answers, but not as Ray does (no gRPC handshake within {REACH_TIMEOUT:g} s)")
+
+
+def _speaks_grpc(sock: socket.socket) -> bool:
+    """Whether the server answers HTTP/2's client preface with a SETTINGS frame, as Ray's gRPC servers (the
+    GCS, the Ray client server) do at once; a port that accepts and stays silent made `ray.init` wait for
+    minutes. Bounded by the socket's timeout."""
+    sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+    head = b""
+    try:
+        while len(head) < 9 and (data := sock.recv(9 - len(head))):
+            head += data
+    except TimeoutError:
+        return False
+    return len(head) == 9 and head[3] == 0x04  # a frame header whose type is SETTINGS
 
 
 def _piece(seq: int, job: Chunk | UserImage) -> dict[str, Any]:
