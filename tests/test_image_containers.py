@@ -89,6 +89,41 @@ def test_a_tiff_of_too_many_tags_or_huge_tiles_is_refused():
         imaging.load_image(grey_tiff([(322, 4, 1, 8192), (323, 3, 1, 8192)]))
 
 
+def tiny_tiles_tiff(side: int = 256) -> bytes:
+    """side×side pixels cut into 1×1 tiles whose offsets are SHORTs, all pointing at one byte: the checks
+    of tag data pass (the arrays are in the file), and Pillow would loop over side² tiles in Python."""
+    count = side * side
+    entries = [(256, 4, 1, side), (257, 4, 1, side), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1)]
+    entries += [(277, 3, 1, 1), (322, 3, 1, 1), (323, 3, 1, 1)]
+    pixel = 8 + 2 + 12 * 10 + 4
+    entries += [(324, 3, count, pixel + 1), (325, 3, count, pixel + 1 + 2 * count)]
+    return tiff_structure(entries, b"\x80" + struct.pack(f"<{count}H", *[pixel] * count) + b"\x01\x00" * count)
+
+
+def test_a_tiff_cut_into_tiny_tiles_is_refused_before_pillow_loops_over_them():
+    with pytest.raises(DataError, match="a TIFF cut into 65,536 pieces for 65,536 pixels"):
+        imaging.load_image(tiny_tiles_tiff(256))
+    strips = grey_tiff([])  # one strip of 64 rows; and one strip per row (64 pieces) is fine too
+    assert imaging.load_image(strips).size == (64, 64)
+
+
+def rle8_bmp(width: int, height: int) -> bytes:
+    """A BMP, RLE8: every row one pixel, then end-of-line; Pillow pads each row to `width` in Python."""
+    rows = b"\x01\x80\x00\x00" * height + b"\x00\x01"
+    palette = b"".join(bytes((i, i, i, 0)) for i in range(256))
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 8, 1, len(rows), 2835, 2835, 256, 0)
+    offset = 14 + 40 + len(palette)
+    return b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset) + info + palette + rows
+
+
+def test_a_run_length_coded_bmp_of_many_pixels_is_refused_unread():
+    with pytest.raises(DataError, match=r"a run-length-coded BMP of 40000×1000 pixels, too slow to decode"):
+        imaging.load_image(rle8_bmp(40_000, 1000))  # 5 KB: 12 s of Python before the check
+    with pytest.raises(DataError, match="run-length-coded BMP of 4000×1001"):
+        imaging.load_image(rle8_bmp(4000, -1001))  # top-down rows count the same
+    assert imaging.load_image(rle8_bmp(300, 200)).size == (300, 200)  # a small one is decoded
+
+
 def test_a_plain_tiff_with_a_few_tags_passes():
     image = imaging.load_image(grey_tiff([(305, 2, 12, -1)], b"digitrec v1\x00"))
     assert image.size == (64, 64)

@@ -24,7 +24,10 @@ MAX_GIF_SUBBLOCKS = 65_536  # data sub-blocks of those extensions (a 1-MB ICC pr
 MAX_GIF_COMMENT_BLOCKS = 2048  # ...of which comment ones, which Pillow joins in quadratic time (~0.05 s)
 MAX_JPEG_MARKERS = 65_536  # markers in a JPEG (a progressive photo has a few dozen)
 MAX_PNG_CHUNKS_BEFORE_IMAGE = 65_536  # a PNG's chunks before its image data (a photo's: a handful)
+MIN_TIFF_PIECES = 4096  # strips or tiles any TIFF may have; beyond it one per MIN_PIECE_PIXELS...
+MIN_PIECE_PIXELS = 256  # ...pixels (a 40-MP scan in one-row strips has one per 6,000 pixels)
 MAX_PNG_CHUNKS = 131_072  # in all (image data in chunks of 8 KB or more: a 50-MB file has ~6,400)
+MAX_RLE_PIXELS = 4_000_000  # a run-length-coded BMP's pixels (Pillow decodes those in Python)
 
 TIFF_PREFIXES = (b"MM\x00\x2a", b"II\x2a\x00", b"MM\x2a\x00", b"II\x00\x2a", b"MM\x00\x2b", b"II\x2b\x00")
 _SUB_IFDS = (34665, 34853, 40965)  # Exif, GPS, Interop: the sub-directories Pillow loads with a TIFF
@@ -102,13 +105,23 @@ def check_tiff(data: bytes, name: str, what: str, max_tile_pixels: int | None) -
 
 
 def _check_tiles(tiff: _Tiff, entries: list[tuple[int, int, int, int]], start: int, name: str, limit: int) -> None:
-    sides = []
-    for wanted in (322, 323):  # TileWidth, TileLength
+    def first(wanted: int) -> int:
         values = [tiff.inline(start, i, t) for i, (tag, t, _, _) in enumerate(entries) if tag == wanted]
-        sides.append(max((v for v in values if v is not None), default=0))
+        return max((v for v in values if v is not None), default=0)
+
+    sides = first(322), first(323)  # TileWidth, TileLength
     if sides[0] * sides[1] > limit:
         raise DataError(
             f"{name}: TIFF tiles of {sides[0]}×{sides[1]} pixels, too large to decode (at most {limit // 1_000_000} MP)"
+        )
+    # Pillow decodes a TIFF piece by piece (strips or tiles), with Python's work and a buffer for each: an
+    # image cut into 1×1 tiles cost 2.1 GiB and 36 s for 12.5 MB. A real file's pieces hold rows or tiles
+    # of thousands of pixels; more than one piece per MIN_PIECE_PIXELS of the image is refused.
+    pieces = max((count for tag, _, count, _ in entries if tag in (273, 324)), default=0)  # Strip/TileOffsets
+    pixels = first(256) * first(257)  # ImageWidth × ImageLength
+    if pieces > max(MIN_TIFF_PIECES, pixels // MIN_PIECE_PIXELS):
+        raise DataError(
+            f"{name}: a TIFF cut into {pieces:,} pieces for {pixels:,} pixels, too many to decode (corrupt or hostile)"
         )
 
 
@@ -217,9 +230,25 @@ def check_png(data: bytes, name: str) -> None:
         pos += 12 + int.from_bytes(data[pos : pos + 4], "big")
 
 
+def check_bmp(data: bytes, name: str) -> None:
+    """A run-length-coded BMP (RLE8/RLE4) is decoded by Pillow in Python, a byte per loop turn, padding
+    each row to the image's width: 4.6 KB of one-pixel rows declaring 40 MP cost 12 s of CPU. Such a BMP
+    may have at most `MAX_RLE_PIXELS` (~0.5 s); uncompressed ones are decoded in C."""
+    if len(data) < 34:
+        return
+    width, height, _, _, compression = struct.unpack_from("<iiHHI", data, 18)
+    if compression in (1, 2) and abs(width) * abs(height) > MAX_RLE_PIXELS:
+        raise DataError(
+            f"{name}: a run-length-coded BMP of {abs(width)}×{abs(height)} pixels, too slow to decode "
+            f"(at most {MAX_RLE_PIXELS // 1_000_000} MP; save it uncompressed or as PNG)"
+        )
+
+
 def check_container(data: bytes, name: str, max_tile_pixels: int) -> int:
     """The checks above that apply to `data`, by its signature; the number of scans of a JPEG, else 0."""
-    if data.startswith(_PNG_SIGNATURE):
+    if data.startswith(b"BM"):
+        check_bmp(data, name)
+    elif data.startswith(_PNG_SIGNATURE):
         check_png(data, name)
     elif data.startswith(TIFF_PREFIXES):
         check_tiff(data, name, "TIFF", max_tile_pixels)
