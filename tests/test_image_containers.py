@@ -314,3 +314,19 @@ def test_non_finite_pixels_are_refused_in_one_line(bad):
         warnings.simplefilter("error")  # numpy's "invalid value encountered in cast" would be one
         with pytest.raises(DataError, match=r"^image has pixel values that are not numbers \(NaN or infinity\)$"):
             imaging.to_mnist(imaging.load_image(data))
+
+
+@pytest.mark.parametrize("compression", ["tiff_adobe_deflate", "tiff_lzw", "packbits"])
+def test_libtiffs_own_lines_become_part_of_the_one_line(compression, capfd):
+    """libtiff prints its diagnostics to fd 2 ("ZIPDecode: Decoding error at scanline 117") beside
+    Python's error; they are captured into the DataError, and nothing else is printed."""
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 200), np.uint8))
+    data = bytearray(encode(image, "TIFF", compression=compression))
+    middle = len(data) // 2
+    data[middle : middle + 400] = bytes(range(256)) + bytes(144)  # garbage inside the compressed strips
+    try:
+        imaging.load_image(bytes(data), name="bad.tiff")
+    except DataError as exc:
+        message = str(exc)
+        assert message.startswith("bad.tiff: ") and "\n" not in message
+    assert capfd.readouterr().err == ""

@@ -23,6 +23,7 @@ from PIL.JpegImagePlugin import JpegImageFile
 from digitrec.errors import DataError, first_line
 from digitrec.fileio import read_capped
 from digitrec.imaging.containers import check_container, exif_turn
+from digitrec.runtime.quiet import stderr_captured
 
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "WEBP", "TIFF")
 MAX_FILE_BYTES = 50 * 1024 * 1024  # an image file larger than this is refused unread
@@ -106,7 +107,7 @@ def load_image(
                 # the preprocessing uses): no colour conversion, 45 µs less for a 150-px photo.
                 image.draft("L", (KEEP_SIDE, KEEP_SIDE))
             _check_size(image.size, name, jpeg=False)
-            image.load()  # decode now, so that truncated data fails here and not later
+            _decode(image, name)  # now, so that truncated data fails here and not later
             turn = exif_turn(image)
             pixels = image.size[0] * image.size[1]
             image = _reduce(image, multi)  # the last reference to the original: it is freed here
@@ -120,6 +121,23 @@ def load_image(
         raise DataError(f"{name}: image too large (possible decompression bomb)") from None
     except Exception as exc:  # noqa: BLE001 (Pillow's decoders raise many types for corrupt data)
         raise DataError(f"{name}: corrupt or truncated image ({type(exc).__name__}: {exc})") from None
+
+
+def _decode(image: Image.Image, name: str) -> None:
+    """`image.load()`; libtiff's own diagnostics, which it prints to fd 2 beside Python's error, become
+    part of the one line instead."""
+    if image.format != "TIFF":
+        image.load()
+        return
+    with stderr_captured() as printed:
+        try:
+            image.load()
+        except Exception as exc:  # noqa: BLE001 (Pillow's decoders raise many types for corrupt data)
+            error = exc
+        else:
+            return
+    said = f"; libtiff: {printed[0][:200]}" if printed else ""
+    raise DataError(f"{name}: corrupt or truncated image ({type(error).__name__}: {error}{said})")
 
 
 def declared_pixels(data: bytes) -> int | None:
