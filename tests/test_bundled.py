@@ -65,3 +65,28 @@ def test_the_model_card_matches_model_json_and_digitrec_info_shows_it():
     assert result.returncode == 0, result.stderr
     assert "digitrec " in result.stdout and "keras" in result.stdout and "## Limitations" in result.stdout
     assert json.loads(digitrec("info", "--json").stdout)["bundled_model"]["card"] == str(bundled.CARD)
+
+
+def test_the_reader_card_matches_reader_json_and_its_two_files_agree(mnist):
+    """The number reader's card cites reader.json's figures; its ONNX twin reads what the Keras file reads."""
+    from digitrec.data.lines import compose
+    from digitrec.imaging import to_line
+    from digitrec.inference.reader import load_reader
+
+    from helpers import digitrec
+
+    meta = json.loads(bundled.READER_META.read_text())
+    card = bundled.READER_CARD.read_text()
+    assert f"{meta['parameters']:,} parameters" in card
+    assert f"{meta['ece_calibrated']:.1%}".replace("%", " %") in card
+    assert meta["onnx_max_difference"] <= 1e-4 and len(meta["calibration"]) == 2
+    info = json.loads(digitrec("info", "--json").stdout)
+    assert info["bundled_reader"]["card"] == str(bundled.READER_CARD)
+    rng = np.random.default_rng(5)
+    lines = []
+    for kind in ("touching", "spaced", "long"):
+        picks = rng.integers(0, len(mnist.x_test), 20 if kind == "long" else 6)
+        lines.append(to_line(compose(mnist.x_test[picks], mnist.y_test[picks], kind, rng).image))
+    onnx, keras_file = load_reader(bundled.READER_ONNX), load_reader(bundled.READER_KERAS)
+    for a, b in zip(onnx.read(lines), keras_file.read(lines)):
+        assert a.digits == b.digits and abs(a.probability - b.probability) < 1e-4

@@ -39,7 +39,10 @@ class KerasModel:
 
 
 def load_keras_model(
-    path: str | os.PathLike, input_shape: tuple = INPUT_SHAPE, output_shape: tuple = (None, 10)
+    path: str | os.PathLike,
+    input_shape: tuple = INPUT_SHAPE,
+    output_shape: tuple = (None, 10),
+    shapes: str = "(N, 28, 28, 1) images to (N, 10) probabilities",
 ) -> keras.Model:
     """One .keras file, safely (Keras' safe mode: no Lambda layers or arbitrary code), checked to take
     (N, 28, 28, 1) images and give (N, 10) outputs (or the shapes given: the number reader's)."""
@@ -56,9 +59,7 @@ def load_keras_model(
     except (AttributeError, ValueError, TypeError):
         inputs, outputs = (), ()
     if inputs != input_shape or outputs != output_shape:
-        raise ModelError(
-            f"{path}: expected a model from {input_shape} to {output_shape}, got {inputs or '?'} → {outputs or '?'}"
-        )
+        raise ModelError(f"{path}: expected a model from {shapes}, got {inputs or '?'} → {outputs or '?'}")
     return model
 
 

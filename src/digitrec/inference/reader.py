@@ -119,5 +119,6 @@ def _onnx_columns(path: Path, threads: int | None) -> Callable[[np.ndarray], np.
 def _keras_columns(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     from digitrec.inference.keras_model import load_keras_model  # noqa: PLC0415 (starts Keras)
 
-    model = load_keras_model(path, (None, HEIGHT, None, 1), (None, None, CLASSES))
+    shapes = f"(N, {HEIGHT}, W, 1) lines to (N, W/{STRIDE}, {CLASSES}) column probabilities"
+    model = load_keras_model(path, (None, HEIGHT, None, 1), (None, None, CLASSES), shapes)
     return lambda batch: np.asarray(model(batch, training=False))

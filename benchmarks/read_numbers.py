@@ -6,7 +6,7 @@ squared, boxed, slanted (1–10 digits) and long (20 digits). The validation hal
 the test half 5,000–9,999: tune on `--half val` only. Each line is encoded as a PNG or JPEG photo and read
 through the public API, as a user's file would be.
 
-    python benchmarks/numbers.py [--half val|test] [--per-kind 100] [--seed 0] [--readers segmenter,reader]
+    python benchmarks/read_numbers.py [--half val|test] [--per-kind 100] [--seed 0] [--readers segmenter,reader]
 
 Reports per reader, source and kind: whole numbers exactly right (all lengths, and lengths ≤ 8), digits
 right (1 − edit distance / length), numbers refused, and milliseconds per number.
@@ -22,10 +22,7 @@ import time
 from collections.abc import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# This file's name is also the standard library's `numbers`: its folder goes last on the path, so that
-# `import numbers` (numpy does) finds the standard one, and `_common` is still found here.
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE] + [HERE]
+sys.path.insert(0, os.path.dirname(__file__))
 
 import numpy as np
 from PIL import Image
