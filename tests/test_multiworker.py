@@ -84,6 +84,7 @@ def test_two_workers_on_loopback_train_one_run(shared_data, mnist, tmp_path):
     assert chief_path == str(out) and worker_path != str(out)
     assert not os.path.exists(worker_path)  # the worker's copy went with it
     assert sorted(p.name for p in out.iterdir()) == [
+        ".lock",  # the chief's: one writer at a time
         "checkpoint-2.keras",
         "config.json",
         "history.csv",

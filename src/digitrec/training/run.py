@@ -22,7 +22,7 @@ import numpy as np
 from digitrec.data import prepare
 from digitrec.data.sources import Dataset, load_dataset
 from digitrec.errors import ConfigError, ModelError
-from digitrec.fileio import atomic_path, one_writer
+from digitrec.fileio import LOCK, atomic_path, one_writer
 from digitrec.inference.keras_model import check_keras_file
 from digitrec.nets import architectures
 from digitrec.rundir import CONFIG, MODEL, STATE, Run
@@ -85,6 +85,7 @@ def _discard(run: Run, fresh: bool) -> None:
             with contextlib.suppress(OSError):
                 member.path.rmdir()
     run.file(CONFIG).unlink(missing_ok=True)
+    run.file(LOCK).unlink(missing_ok=True)  # released: the run never started, nothing of it stays
     if fresh:
         with contextlib.suppress(OSError):  # only if empty
             run.path.rmdir()
