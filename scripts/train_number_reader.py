@@ -30,12 +30,13 @@ def main() -> None:
     parser.add_argument("--val-lines", type=int, default=reader.DEFAULTS["val_lines"])
     parser.add_argument("--seed", type=int, default=reader.DEFAULTS["seed"])
     parser.add_argument("--lr", type=float, default=reader.DEFAULTS["lr"])
+    parser.add_argument("--init", help="a reader (.keras) to start from: fine-tune it on fresh lines")
     parser.add_argument("--data", help="mnist, mnist:DIR or kaggle:DIR (default: $DIGITREC_DATA, else mnist)")
     args = parser.parse_args()
     if args.resume:
         reader.complete(args.out)
     else:
-        settings = {k: getattr(args, k) for k in ("epochs", "lines", "val_lines", "seed", "lr", "data")}
+        settings = {k: getattr(args, k) for k in ("epochs", "lines", "val_lines", "seed", "lr", "data", "init")}
         reader.start(args.out, **settings)
 
 

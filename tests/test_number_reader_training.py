@@ -82,3 +82,26 @@ def test_bad_usage_is_refused_before_any_work(small_run, tmp_path, capsys):
         reader.start(tmp_path / "y", epochs=0)
     with pytest.raises(ConfigError, match="unknown number-reader settings: batch"):
         reader.start(tmp_path / "z", batch=3)
+
+
+def test_a_reader_can_start_from_another(small_run, shared_data, tmp_path):
+    """`init`: the weights of a trained reader, fine-tuned on fresh lines (a different seed)."""
+    import keras
+
+    out = reader.start(
+        tmp_path / "tuned",
+        epochs=1,
+        lines=64,
+        seed=1,
+        lr=1e-9,
+        data=f"mnist:{shared_data / 'mnist'}",
+        init=str(small_run / "model.keras"),
+    )
+    meta = json.loads((out / "reader.json").read_text())
+    assert meta["settings"]["init"] == str(small_run / "model.keras")
+    start, tuned = (
+        keras.models.load_model(small_run / "model.keras", compile=False),
+        keras.models.load_model(out / "model.keras", compile=False),
+    )
+    # at a learning rate of 1e-9 the weights are the ones it started from (batch-norm statistics aside)
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(start.trainable_weights, tuned.trainable_weights))

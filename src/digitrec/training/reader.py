@@ -28,7 +28,8 @@ from digitrec.training import reader_lines
 from digitrec.training.reader_lines import Lines
 
 KIND = "number-reader"
-DEFAULTS = {"epochs": 14, "lines": 40_000, "val_lines": 3_000, "seed": 0, "lr": 2e-3, "data": None}
+# `init`: a reader (.keras) whose weights the run starts from (fresh lines, a lower rate: fine-tuning).
+DEFAULTS = {"epochs": 14, "lines": 40_000, "val_lines": 3_000, "seed": 0, "lr": 2e-3, "data": None, "init": None}
 
 
 def is_reader_run(path: str | Path) -> bool:
@@ -93,6 +94,11 @@ def _complete(out: Path) -> None:
             raise ModelError(f"{out / 'checkpoint.keras'}: cannot load the checkpoint ({exc})") from None
     else:
         model = build_reader()
+        if config.get("init"):
+            from digitrec.inference.keras_model import load_keras_model  # noqa: PLC0415
+
+            shapes = (None, 32, None, 1), (None, None, 11), "a number reader"
+            model.set_weights(load_keras_model(config["init"], *shapes).get_weights())
         model.compile(keras.optimizers.Adam(config["lr"]), CTCLoss())
     steps = math.ceil(len(train.images) / reader_lines.BATCH)
     total = steps * config["epochs"]
@@ -175,7 +181,7 @@ def finish(model: Any, out: Path, val: Lines, history: list[dict], config: dict)
         raise ModelError(f"{out / 'reader.onnx'}: the ONNX twin differs from the Keras model by {gap:.2g}")
     meta = {
         "model": "digitrec.nets.reader.build_reader()",
-        "settings": {k: config[k] for k in DEFAULTS},
+        "settings": {k: config.get(k) for k in DEFAULTS},
         "calibration": calibrated,
         "validation": {"lines": len(val.images), "exact": round(float(right.mean()), 4), "exact_by_kind": by_kind},
         **errors,
