@@ -117,25 +117,33 @@ LOCK = ".lock"  # the lock file of a directory with one writer (a run directory)
 
 
 @contextlib.contextmanager
-def one_writer(directory: str | os.PathLike, what: str = "run") -> Iterator[None]:
-    """Hold `directory`'s lock while writing it: a second writer (a second `train --resume` of the same run)
-    gets one line instead of interleaving its epochs with the first's. The lock is the kernel's (flock) on
-    an open file, so a killed writer releases it; the file itself stays, harmless."""
-    directory = Path(directory)
+def held_lock(
+    path: str | os.PathLike, busy: str, unopened: str, error: type[DigitrecError] = StorageError, mode: int = 0o644
+) -> Iterator[None]:
+    """Hold the kernel's exclusive lock (flock) on the file `path` (created if missing) for the block, or
+    raise `error(busy)` at once when another process holds it (`error(unopened: reason)` when the file
+    cannot be opened). The lock goes with the open file, so a process that dies releases it; the file
+    stays, harmless. Symbolic links are not followed."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        fd = os.open(path, flags, mode)
     except OSError as exc:
-        raise StorageError(f"{directory}: cannot write ({exc.strerror or exc})") from None
+        raise error(f"{unopened}: {exc.strerror or exc}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise StorageError(
-                f"{directory}: another process is training this {what} now (wait for it to end, or stop it first)"
-            ) from None
+            raise error(busy) from None
         yield
     finally:
         os.close(fd)
+
+
+def one_writer(directory: str | os.PathLike, what: str = "run") -> contextlib.AbstractContextManager[None]:
+    """Hold `directory`'s lock while writing it: a second writer (a second `train --resume` of the same run)
+    gets one line instead of interleaving its epochs with the first's."""
+    busy = f"{directory}: another process is training this {what} now (wait for it to end, or stop it first)"
+    return held_lock(Path(directory) / LOCK, busy, f"{directory}: cannot write")
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

@@ -32,7 +32,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from digitrec.errors import ConfigError, DigitrecError, first_line
+from digitrec.errors import ConfigError, DigitrecError
+from digitrec.fileio import held_lock
 
 START_TIMEOUT = 300.0  # seconds for a worker to import everything and load its model
 CRASH_LOOP_SECONDS = 10.0
@@ -71,26 +72,11 @@ def _port_lock(address: tuple) -> Iterator[None]:
     """SO_REUSEPORT lets any process of the same user bind the port too: a second `--workers` server on it
     would start without a word and take half the connections. So the port is also held by a lock file,
     which the system releases when the holder ends, however it ends."""
-    try:
-        import fcntl  # noqa: PLC0415 (POSIX; SO_REUSEPORT is too)
-    except ImportError:
+    host, port = address[:2]
+    name = f"serve-{host}-{port}.lock".replace(":", "_")
+    busy = f"cannot listen on {host}:{port}: another digitrec server with --workers holds it"
+    with held_lock(_lock_dir() / name, busy, f"cannot lock {host}:{port}", ConfigError, mode=0o600):
         yield
-        return
-    name = f"serve-{address[0]}-{address[1]}.lock".replace(":", "_")
-    try:
-        handle = os.open(_lock_dir() / name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    except OSError as error:
-        raise ConfigError(f"cannot lock {address[0]}:{address[1]}: {first_line(error)}") from None
-    try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConfigError(
-                f"cannot listen on {address[0]}:{address[1]}: another digitrec server with --workers holds it"
-            ) from None
-        yield
-    finally:
-        os.close(handle)
 
 
 def _lock_dir() -> Path:
