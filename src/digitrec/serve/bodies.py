@@ -1,4 +1,4 @@
-"""Reading a /api/predict request body: JSON (pixels or a base64 image) or a multipart upload. Every
+"""Reading a request body (/api/predict, /api/read-number): JSON (pixels or a base64 image) or a multipart upload. Every
 problem is a `DataError` (→ 422) whose one line names the field."""
 
 from __future__ import annotations
@@ -20,6 +20,19 @@ JSON, MULTIPART = "application/json", "multipart/form-data"
 
 def content_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def read_body(request: Request) -> tuple[bytes | np.ndarray, str]:
+    """What a request sends and a name for it: JSON's `image` bytes or `pixels` array, or a multipart
+    upload's bytes; 415 for another content type."""
+    kind = content_type(request)
+    if kind == JSON:
+        body = await read_json(request)
+        return body, "pixels" if isinstance(body, np.ndarray) else "image"
+    if kind == MULTIPART:
+        return await read_upload(request)
+    problem = f"unsupported content type {kind!r}" if kind else "missing content type"
+    raise HTTPException(415, problem + ": send application/json or multipart/form-data")
 
 
 async def read_json(request: Request) -> bytes | np.ndarray:

@@ -38,18 +38,11 @@ router = APIRouter()
     openapi_extra={"requestBody": PREDICT_REQUEST_BODY},
 )
 async def predict(request: Request, predictor: Model, work: Work) -> PredictResponse:
-    kind = bodies.content_type(request)
-    if kind == bodies.JSON:
-        body = await bodies.read_json(request)
-        if isinstance(body, np.ndarray):
-            answer = (await work.run(MNIST_PIXELS, reading.read_mnist, body, predictor, "pixels"))[0]
-        else:
-            answer = await work.run(work.pixels_of(body), reading.read_image, body, predictor, "image")
-    elif kind == bodies.MULTIPART:
-        data, name = await bodies.read_upload(request)
-        answer = await work.run(work.pixels_of(data), reading.read_image, data, predictor, name)
+    data, name = await bodies.read_body(request)
+    if isinstance(data, np.ndarray):
+        answer = (await work.run(MNIST_PIXELS, reading.read_mnist, data, predictor, name))[0]
     else:
-        raise HTTPException(415, _unsupported(kind))
+        answer = await work.run(work.pixels_of(data), reading.read_image, data, predictor, name)
     return PredictResponse(
         digit=answer.top3[0][0], confidence=answer.confidence, probabilities=answer.probabilities, model=predictor.name
     )
@@ -64,24 +57,12 @@ async def predict(request: Request, predictor: Model, work: Work) -> PredictResp
     openapi_extra={"requestBody": NUMBER_REQUEST_BODY},
 )
 async def read_number(request: Request, reader: Reader, work: Work) -> NumberResponse:
-    kind = bodies.content_type(request)
-    if kind == bodies.JSON:
-        data, name = await bodies.read_json(request), "image"
-        if isinstance(data, np.ndarray):
-            raise HTTPException(422, "a number is sent as an image ('image' or a file), not as 28×28 'pixels'")
-    elif kind == bodies.MULTIPART:
-        data, name = await bodies.read_upload(request)
-    else:
-        raise HTTPException(415, _unsupported(kind))
+    data, name = await bodies.read_body(request)
+    if isinstance(data, np.ndarray):
+        raise HTTPException(422, "a number is sent as an image ('image' or a file), not as 28×28 'pixels'")
     answer = await work.run(None, reading.read_line, data, reader, name)
     parts = [DigitPart(digit=p.digit or 0, confidence=p.confidence, top3=p.top3) for p in answer.parts]
     return NumberResponse(digits=answer.digits or "", confidence=answer.confidence, parts=parts, model=reader.name)
-
-
-def _unsupported(kind: str) -> str:
-    return (f"unsupported content type {kind!r}" if kind else "missing content type") + (
-        ": send application/json or multipart/form-data"
-    )
 
 
 @router.get("/api/health", response_model=Health, summary="Liveness and the model in use")
