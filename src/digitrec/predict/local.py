@@ -41,7 +41,7 @@ def iter_recognize(
     numbers: list[NumberReader] = [reader] if reader is not None else []
 
     def flush() -> Iterator[Prediction | Failure]:
-        prepared = [array for item in pending if not isinstance(item, Failure) for array in [item[1]]]
+        prepared = [item[1] for item in pending if not isinstance(item, Failure)]
         if options.multi and prepared and not numbers:
             numbers.append(load_reader())
         if options.multi:

@@ -22,7 +22,8 @@ import numpy as np
 
 from digitrec.errors import ConfigError, ModelError
 from digitrec.fileio import atomic_path, one_writer, read_json, write_json
-from digitrec.inference.ctc import Reading, greedy
+from digitrec.inference.ctc import Reading
+from digitrec.inference.reader import NumberReader
 from digitrec.runtime.provenance import versions
 from digitrec.training import reader_lines
 from digitrec.training.reader_lines import Lines
@@ -121,18 +122,11 @@ def _complete(out: Path) -> None:
     finish(model, out, val, state["history"], config)
 
 
-def read_lines(model: Any, images: list[np.ndarray], batch: int = 64) -> list[Reading]:
-    readings: list[Reading | None] = [None] * len(images)
-    order = np.argsort([im.shape[1] for im in images], kind="stable")
-    for start in range(0, len(order), batch):
-        group = order[start : start + batch]
-        x = np.zeros((len(group), 32, max(images[i].shape[1] for i in group), 1), np.float32)
-        for row, i in enumerate(group):
-            x[row, :, : images[i].shape[1], 0] = images[i] / 255.0
-        probabilities = np.asarray(model(x, training=False))
-        for row, i in enumerate(group):
-            readings[i] = greedy(probabilities[row, : images[i].shape[1] // 4])
-    return [r for r in readings if r is not None]
+def read_lines(model: Any, images: list[np.ndarray]) -> list[Reading]:
+    """The model's readings of uint8 lines, through the inference side's batching and decoding (its
+    calibration left out: the path probability as it is, which `calibration` maps)."""
+    columns = NumberReader(lambda batch: np.asarray(model(batch, training=False)), (1.0, 0.0), "training")
+    return columns.read(reader_lines.as_floats(images))
 
 
 def calibration(probability: np.ndarray, right: np.ndarray) -> tuple[list[float], dict[str, float]]:
