@@ -116,3 +116,22 @@ def test_a_reader_answering_the_wrong_shape_is_a_model_error():
     reader = NumberReader(lambda batch: np.zeros((len(batch), 3, 11), np.float32), (1.0, 0.0), "broken")
     with pytest.raises(ModelError, match="broken: the number reader answered"):
         reader.read([np.zeros((LINE_HEIGHT, 40), np.float32)])
+
+
+def test_a_model_that_is_no_number_reader_is_refused_when_loaded(tmp_path):
+    """The digit model's ONNX file given as --reader: one line at load, not ONNX Runtime's error later."""
+    from digitrec import bundled
+    from digitrec.inference.reader import load_reader
+
+    pytest.importorskip("onnxruntime")
+    with pytest.raises(ModelError, match=r"model.onnx: not a number reader \(expected \(N, 32, W, 1\)"):
+        load_reader(bundled.ONNX)
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    with pytest.raises(ModelError, match="cannot load the number reader"):
+        load_reader(tmp_path / "empty.onnx")
+    (tmp_path / "r.onnx").write_bytes(bundled.READER_ONNX.read_bytes())
+    (tmp_path / "r.json").write_text('{"calibration": "high"}')
+    with pytest.raises(ModelError, match="r.json: corrupt calibration"):
+        load_reader(tmp_path / "r.onnx")
+    (tmp_path / "r.json").write_text("{}")  # none recorded: the path probability as it is
+    assert load_reader(tmp_path / "r.onnx").calibrated(0.25) == pytest.approx(0.25)

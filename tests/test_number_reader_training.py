@@ -70,6 +70,23 @@ def test_a_run_being_trained_is_not_trained_twice(small_run, capsys):
     assert "another process is training this number reader now" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "state", ['{"epochs_done": "1", "history": []}', '{"epochs_done": 9, "history": []}', "[1]", '{"history": 3}']
+)
+def test_a_damaged_reader_run_is_one_line(small_run, tmp_path, capsys, state):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    (run / "state.json").write_text(state)
+    assert main(["train", "--resume", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "state.json: corrupt run state" in err and "delete it" in err
+    (run / "config.json").write_text('{"kind": "number-reader"}')
+    assert main(["train", "--resume", str(run)]) == 1
+    assert "config.json: not a number-reader run config (missing epochs, lines" in capsys.readouterr().err
+
+
 def test_bad_usage_is_refused_before_any_work(small_run, tmp_path, capsys):
     assert main(["train", "--number-reader", "--preset", "best", "--out", str(tmp_path / "x")]) == 2
     assert main(["train", "--resume", str(small_run), "--epochs", "3"]) == 2

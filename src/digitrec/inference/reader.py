@@ -81,7 +81,7 @@ def load_reader(source: str | os.PathLike | None = None, threads: int | None = N
     path = Path(source) if source is not None else default_reader()
     check_regular(path, "number reader", ModelError)
     meta_path = path.with_suffix(".json")
-    calibration: Sequence[float] = (1.0, 0.0)
+    calibration: Sequence[float] = [1.0, 0.0]  # none recorded: the path probability as it is
     if meta_path.is_file():
         try:
             calibration = read_json(meta_path, what="reader metadata").get("calibration", calibration)
@@ -112,8 +112,29 @@ def _onnx_columns(path: Path, threads: int | None) -> Callable[[np.ndarray], np.
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 (ORT raises several types for a bad file; report one line)
         raise ModelError(f"{path}: cannot load the number reader ({first_line(exc)[:200]})") from None
-    name = session.get_inputs()[0].name
-    return lambda batch: session.run(None, {name: batch})[0]
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if (
+        len(inputs) != 1
+        or len(outputs) != 1
+        or len(inputs[0].shape) != 4
+        or inputs[0].shape[1] != HEIGHT
+        or inputs[0].shape[3] != 1
+        or len(outputs[0].shape) != 3
+        or outputs[0].shape[2] != CLASSES
+    ):
+        found = ", ".join(f"{t.name} {t.shape}" for t in [*inputs, *outputs])
+        raise ModelError(
+            f"{path}: not a number reader (expected (N, {HEIGHT}, W, 1) → (N, W/4, {CLASSES}); got {found})"
+        )
+    name = inputs[0].name
+
+    def columns(batch: np.ndarray) -> np.ndarray:
+        try:
+            return session.run(None, {name: batch})[0]
+        except Exception as exc:  # noqa: BLE001 (ORT raises several types; report one line)
+            raise ModelError(f"{path}: the number reader failed ({first_line(exc)[:200]})") from None
+
+    return columns
 
 
 def _keras_columns(path: Path) -> Callable[[np.ndarray], np.ndarray]:

@@ -72,11 +72,15 @@ def complete(out: str | Path) -> Path:
 
 def _complete(out: Path) -> None:
     config = read_json(out / "config.json", what="run config")
+    needed = ("epochs", "lines", "val_lines", "seed", "lr")
+    missing = [key for key in needed if key not in config] if isinstance(config, dict) else list(needed)
+    if missing:
+        raise ModelError(f"{out / 'config.json'}: not a number-reader run config (missing {', '.join(missing)})")
     lines_path = out / "lines.npz"
     if not lines_path.is_file():
         workers = reader_lines.worker_count()
-        train = reader_lines.make_lines(config["lines"], config["seed"], config["data"], False, workers)
-        val = reader_lines.make_lines(config["val_lines"], config["seed"], config["data"], True, workers)
+        train = reader_lines.make_lines(config["lines"], config["seed"], config.get("data"), False, workers)
+        val = reader_lines.make_lines(config["val_lines"], config["seed"], config.get("data"), True, workers)
         reader_lines.save_lines(lines_path, train, val)
     train, val = reader_lines.load_lines(lines_path)
     import keras  # noqa: PLC0415 (the backend starts here, after the checks and the lines)
@@ -88,6 +92,9 @@ def _complete(out: Path) -> None:
     state: dict[str, Any] = (
         read_json(state_path, what="run state") if state_path.is_file() else {"epochs_done": 0, "history": []}
     )
+    done = state.get("epochs_done") if isinstance(state, dict) else None
+    if type(done) is not int or not 0 <= done <= config["epochs"] or not isinstance(state.get("history"), list):
+        raise ModelError(f"{state_path}: corrupt run state {state!r:.80} (delete it to train the run over)")
     if state["epochs_done"]:
         try:
             model = keras.models.load_model(out / "checkpoint.keras", custom_objects={"CTCLoss": CTCLoss})
