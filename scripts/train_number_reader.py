@@ -3,7 +3,7 @@ setting at hand: lines composed from the data's training digits (the last tenth 
 test is never used), a resumable run directory, then the validation score per kind of writing, the
 whole-number calibration and the ONNX twin (`digitrec.training.reader`).
 
-    python scripts/train_number_reader.py --out runs/reader [--epochs 14] [--lines 40000] [--seed 0]
+    python scripts/train_number_reader.py --out runs/reader [--epochs 24] [--lines 40000] [--seed 0]
     python scripts/train_number_reader.py --out runs/reader --resume      # after a kill: the next epoch
 
 The bundled reader is a run of this script with its defaults, copied into src/digitrec/bundled/

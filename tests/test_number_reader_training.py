@@ -24,7 +24,7 @@ def small_run(shared_data, tmp_path_factory):
 
 
 def test_a_small_run_leaves_a_usable_reader(small_run):
-    for name in ("config.json", "lines.npz", "state.json", "checkpoint.keras", "model.keras", "reader.onnx"):
+    for name in ("config.json", "val_lines.npz", "state.json", "checkpoint.keras", "model.keras", "reader.onnx"):
         assert (small_run / name).is_file(), name
     meta = json.loads((small_run / "reader.json").read_text())
     assert meta["settings"]["lines"] == 96 and meta["validation"]["lines"] == 64
@@ -85,6 +85,29 @@ def test_a_damaged_reader_run_is_one_line(small_run, tmp_path, capsys, state):
     (run / "config.json").write_text('{"kind": "number-reader"}')
     assert main(["train", "--resume", str(run)]) == 1
     assert "config.json: not a number-reader run config (missing epochs, lines" in capsys.readouterr().err
+
+
+def test_a_checkpoint_that_is_no_keras_archive_is_one_line(small_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run, run)
+    (run / "checkpoint.keras").unlink()
+    (run / "checkpoint.keras").symlink_to("/dev/zero")
+    assert main(["train", "--resume", str(run)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "checkpoint.keras" in err and "not a regular file" in err
+
+
+def test_training_lines_are_fresh_each_epoch_and_the_same_on_resume(shared_data):
+    from digitrec.training.reader_lines import LineMaker
+
+    with LineMaker(f"mnist:{shared_data / 'mnist'}", workers=1) as maker:
+        one, again, two = (maker.submit(6, 0, epoch, False).result() for epoch in (1, 1, 2))
+        val = maker.submit(6, 0, 0, True).result()
+    assert one.texts == again.texts and all(np.array_equal(a, b) for a, b in zip(one.images, again.images))
+    assert one.texts != two.texts and one.texts != val.texts
+    assert all(set(text) <= set("0123456789") and 1 <= len(text) <= 20 for text in one.texts + val.texts)
 
 
 def test_bad_usage_is_refused_before_any_work(small_run, tmp_path, capsys):

@@ -1,8 +1,8 @@
 """Train the number reader (`digitrec.nets.reader`) into a resumable run directory, then score it on the
 validation lines, calibrate its whole-number confidence there and export its ONNX twin.
 
-    config.json     {"kind": "number-reader", epochs, lines, val_lines, seed, lr, data}
-    lines.npz       the training and validation lines (made once, seeded: `reader_lines.py`)
+    config.json     {"kind": "number-reader", epochs, lines (per epoch), val_lines, seed, lr, data}
+    val_lines.npz   the validation lines (made once; training lines are fresh each epoch: `reader_lines.py`)
     checkpoint.keras + state.json   after every epoch (state.json last: the commit point)
     model.keras · reader.onnx · reader.json   at the end (reader.json: calibration, accuracy, history)
 
@@ -30,7 +30,7 @@ from digitrec.training.reader_lines import Lines
 
 KIND = "number-reader"
 # `init`: a reader (.keras) whose weights the run starts from (fresh lines, a lower rate: fine-tuning).
-DEFAULTS = {"epochs": 14, "lines": 40_000, "val_lines": 3_000, "seed": 0, "lr": 2e-3, "data": None, "init": None}
+DEFAULTS = {"epochs": 24, "lines": 40_000, "val_lines": 3_000, "seed": 0, "lr": 2e-3, "data": None, "init": None}
 
 
 def is_reader_run(path: str | Path) -> bool:
@@ -76,13 +76,19 @@ def _complete(out: Path) -> None:
     missing = [key for key in needed if key not in config] if isinstance(config, dict) else list(needed)
     if missing:
         raise ModelError(f"{out / 'config.json'}: not a number-reader run config (missing {', '.join(missing)})")
-    lines_path = out / "lines.npz"
-    if not lines_path.is_file():
-        workers = reader_lines.worker_count()
-        train = reader_lines.make_lines(config["lines"], config["seed"], config.get("data"), False, workers)
-        val = reader_lines.make_lines(config["val_lines"], config["seed"], config.get("data"), True, workers)
-        reader_lines.save_lines(lines_path, train, val)
-    train, val = reader_lines.load_lines(lines_path)
+    val_path = out / "val_lines.npz"
+    with reader_lines.LineMaker(config.get("data"), reader_lines.worker_count()) as maker:
+        if not val_path.is_file():
+            reader_lines.save_lines(val_path, maker.submit(config["val_lines"], config["seed"], 0, True).result())
+        val = reader_lines.load_lines(val_path)
+        model, state = _model_and_state(out, config)
+        _train(model, out, config, state, (val, maker))
+    with atomic_path(out / "model.keras", suffix=".keras") as partial:
+        model.save(partial)
+    finish(model, out, val, state["history"], config)
+
+
+def _model_and_state(out: Path, config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     import keras  # noqa: PLC0415 (the backend starts here, after the checks and the lines)
 
     from digitrec.nets.reader import CTCLoss, build_reader  # noqa: PLC0415
@@ -96,6 +102,9 @@ def _complete(out: Path) -> None:
     if type(done) is not int or not 0 <= done <= config["epochs"] or not isinstance(state.get("history"), list):
         raise ModelError(f"{state_path}: corrupt run state {state!r:.80} (delete it to train the run over)")
     if state["epochs_done"]:
+        from digitrec.inference.keras_model import check_keras_file  # noqa: PLC0415
+
+        check_keras_file(out / "checkpoint.keras", "checkpoint")  # a FIFO, a link to /dev/zero, a zip bomb
         try:
             model = keras.models.load_model(out / "checkpoint.keras", custom_objects={"CTCLoss": CTCLoss})
         except Exception as exc:  # noqa: BLE001 (Keras raises many types for a bad file)
@@ -108,10 +117,19 @@ def _complete(out: Path) -> None:
             shapes = (None, 32, None, 1), (None, None, 11), "a number reader"
             model.set_weights(load_keras_model(config["init"], *shapes).get_weights())
         model.compile(keras.optimizers.Adam(config["lr"]), CTCLoss())
-    steps = math.ceil(len(train.images) / reader_lines.BATCH)
+    return model, state
+
+
+def _train(model: Any, out: Path, config: dict, state: dict, lines: tuple[Lines, reader_lines.LineMaker]) -> None:
+    val, maker = lines
+    steps = math.ceil(config["lines"] / reader_lines.BATCH)
     total = steps * config["epochs"]
+    coming = maker.submit(config["lines"], config["seed"], state["epochs_done"] + 1, False)
     for epoch in range(state["epochs_done"], config["epochs"]):
         started, losses = time.time(), []
+        train = coming.result()
+        if epoch + 1 < config["epochs"]:  # the next epoch's lines are made while this one trains
+            coming = maker.submit(config["lines"], config["seed"], epoch + 2, False)
         rng = np.random.default_rng(config["seed"] + epoch)
         for step, (x, y) in enumerate(reader_lines.batches(train, rng)):
             done = epoch * steps + step  # cosine from lr to zero over the run: the same on resume
@@ -122,11 +140,8 @@ def _complete(out: Path) -> None:
         print(row, flush=True)  # the run's progress, one line an epoch
         with atomic_path(out / "checkpoint.keras", suffix=".keras") as partial:
             model.save(partial)
-        state = {"epochs_done": epoch + 1, "history": [*state["history"], row]}
-        write_json(state_path, state)
-    with atomic_path(out / "model.keras", suffix=".keras") as partial:
-        model.save(partial)
-    finish(model, out, val, state["history"], config)
+        state["epochs_done"], state["history"] = epoch + 1, [*state["history"], row]
+        write_json(out / "state.json", state)
 
 
 def read_lines(model: Any, images: list[np.ndarray]) -> list[Reading]:
