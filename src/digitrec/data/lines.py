@@ -85,7 +85,7 @@ def compose(
     style = kind if isinstance(kind, Style) else style_of(kind, rng)
     ink, boxes = _place(digits, style, rng)
     ink = _paper(ink, boxes, style, rng)
-    image = _photograph(ink, rng) if photo else (255 - ink).astype(np.uint8)
+    image = photograph(ink, rng) if photo else (255 - ink).astype(np.uint8)
     return Line(image, "".join(str(int(label)) for label in labels), kind if isinstance(kind, str) else "custom")
 
 
@@ -167,7 +167,7 @@ def _paper(ink: np.ndarray, boxes: list[tuple[int, int]], style: Style, rng: np.
     return np.maximum(ink, lines).clip(0, 255)
 
 
-def _photograph(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def photograph(ink: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Dark ink on paper of some tone, under uneven light, a little blurred and noisy."""
     rows, cols = ink.shape
     paper = rng.uniform(170, 245)
