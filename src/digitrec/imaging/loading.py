@@ -192,17 +192,27 @@ def _from_array(array: np.ndarray, name: str) -> Image.Image:
     if array.dtype == bool:
         array = array.astype(np.uint8) * 255
     elif np.issubdtype(array.dtype, np.floating):
-        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
-            raise DataError(f"{name}: float image values must be in [0, 1]")
-        array = np.round(array * 255).astype(np.uint8)
+        if not (np.isfinite(array.min()) and np.isfinite(array.max())) or array.min() < 0 or array.max() > 1:
+            raise DataError(f"{name}: float image values must be in [0, 1]")  # NaN spreads to min and max
+        array = _scaled_to_bytes(array, 255.0, np.float64)
     elif np.issubdtype(array.dtype, np.integer):
         top = 255 if array.max(initial=0) <= 255 else 65535
         if array.min(initial=0) < 0 or array.max(initial=0) > 65535:
             raise DataError(f"{name}: integer image values must be in 0–255 or 0–65535")
-        array = np.round(array.astype(np.float32) * (255 / top)).astype(np.uint8)
+        array = _scaled_to_bytes(array, 255 / top, np.float32)
     else:
         raise DataError(f"{name}: unsupported image dtype {array.dtype}")
     return Image.fromarray(np.ascontiguousarray(array))
+
+
+def _scaled_to_bytes(array: np.ndarray, scale: float, dtype: type, rows: int = 256) -> np.ndarray:
+    """round(array × scale) as uint8, a block of rows at a time: the float temporaries stay a block's size
+    (a 6000×6600 float64 array peaked at 3× its own size when scaled whole)."""
+    out = np.empty(array.shape, np.uint8)
+    for start in range(0, array.shape[0], rows):
+        block = array[start : start + rows].astype(dtype) * dtype(scale)
+        out[start : start + rows] = np.round(block, out=block)
+    return out
 
 
 def _check_size(size: tuple[int, int], name: str, jpeg: bool) -> None:
