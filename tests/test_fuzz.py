@@ -6,15 +6,18 @@ A quick pass runs in the suite; `make fuzz` runs the same properties with many m
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
 import os
+import signal
 import struct
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+import test_image_containers
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
@@ -194,3 +197,65 @@ def test_the_api_answers_any_upload_with_a_result_or_a_4xx(client, payload, fiel
         "/api/predict", content=b"--b\r\n" + raw, headers={"content-type": "multipart/form-data; boundary=b"}
     )
     assert mangled.status_code == 422, mangled.text
+
+
+def pathological_tiff(width: int, height: int, tile: int | None, rows: int, short_offsets: bool) -> bytes:
+    """A grey TIFF whose structure is valid but whose pieces (tiles of `tile`², or strips of `rows` rows)
+    may be tiny and many, every offset pointing at the same byte: decoding cost set by the layout."""
+    across = -(-width // tile) if tile else 1
+    down = -(-height // (tile or rows))
+    count = across * down
+    typ, fmt = (3, "H") if short_offsets else (4, "I")
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (259, 3, 1, 1), (262, 3, 1, 1)]
+    entries += [(277, 3, 1, 1)]
+    entries += [(322, 3, 1, tile), (323, 3, 1, tile)] if tile else [(278, 4, 1, rows)]
+    pixel = 8 + 2 + 12 * (len(entries) + 2) + 4
+    offsets_at = pixel + 1
+    sizes_at = offsets_at + struct.calcsize(fmt) * count
+    tags = (324, 325) if tile else (273, 279)
+    entries += [(tags[0], typ, count, offsets_at), (tags[1], typ, count, sizes_at)]
+    tail = b"\x80" + struct.pack(f"<{count}{fmt}", *[pixel] * count) + struct.pack(f"<{count}{fmt}", *[1] * count)
+    return test_image_containers.tiff_structure(entries, tail)
+
+
+@given(
+    width=st.integers(1, 1500),
+    height=st.integers(1, 1500),
+    tile=st.none() | st.sampled_from([1, 2, 4, 16, 64]),  # multiples of 16 in the standard; Pillow takes any
+    rows=st.integers(1, 64),
+    short_offsets=st.booleans(),
+)
+@example(width=1500, height=1500, tile=1, rows=1, short_offsets=True)  # 2.25 M tiles: 15 s in Pillow unchecked
+def test_tiffs_of_many_pieces_decode_within_a_bound_or_are_refused(width, height, tile, rows, short_offsets):
+    """Structurally valid TIFFs cut into many pieces: refused before Pillow loops, or decoded in bounded
+    time (a 10-s alarm catches a decoder that loops per piece in Python)."""
+    data = pathological_tiff(width, height, tile, rows, short_offsets)
+    with alarm(10), contextlib.suppress(DataError):
+        imaging.load_image(data)
+
+
+@given(width=st.integers(1, 60_000), height=st.integers(-3000, 3000).filter(bool))
+@example(width=40_000, height=1000)  # 5 KB, 40 MP: 5 s of Python in Pillow unchecked (0.5 s at the cap)
+def test_run_length_bmps_decode_within_a_bound_or_are_refused(width, height):
+    with alarm(3), contextlib.suppress(DataError):
+        imaging.load_image(test_image_containers.rle8_bmp(width, height))
+
+
+class TookTooLong(BaseException):
+    """Not an Exception: the loader's handlers, which turn a decoder's failure into a DataError, let it by."""
+
+
+@contextlib.contextmanager
+def alarm(seconds: int):
+    def stop(*_):
+        raise TookTooLong
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    except TookTooLong:
+        pytest.fail(f"decoding took over {seconds} s")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
