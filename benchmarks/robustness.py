@@ -126,14 +126,19 @@ def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
 
 
 def evaluate(predictor, sets: dict) -> dict:
+    """Per cell: accuracy, failures, confidence, ECE, and the share the digit check rejects at its default
+    threshold (`rejected`: real digits said to be no digit; for the non-digit cell, the share caught)."""
     scores: dict[str, dict] = {}
     confidences: dict[str, np.ndarray] = {}
+    threshold = reading.ReadOptions().threshold()
     for name, (images, labels, ok) in sets.items():
         probs = predictor.predict_proba(images)
         confidence = np.where(ok, probs.max(axis=1), 0.0)
         confidences[name] = confidence
+        checked = predictor.digit_scores(images)
+        rejected = round(float((checked < threshold)[ok].mean()), 4) if checked is not None and ok.any() else None
         if name.startswith("nondigit"):
-            scores[name] = {"mean_confidence": round(float(confidence.mean()), 4)}
+            scores[name] = {"mean_confidence": round(float(confidence.mean()), 4), "rejected": rejected}
             continue
         correct = ok & (probs.argmax(axis=1) == labels)
         scores[name] = {
@@ -141,6 +146,7 @@ def evaluate(predictor, sets: dict) -> dict:
             "failed": int((~ok).sum()),
             "mean_confidence": round(float(confidence.mean()), 4),
             "ece": round(ece(confidence, correct), 4),
+            "rejected": rejected,
             "count": len(labels),
         }
     middle = [scores[f"{c}/2"]["accuracy"] for c in corruptions.CORRUPTIONS]
@@ -164,6 +170,10 @@ def evaluate(predictor, sets: dict) -> dict:
         "nondigit_auroc": round(auroc(digit_conf, other_conf), 4),
         "nondigit_below_0.5": round(float((other_conf < 0.5).mean()), 4),
         "clean_below_0.5": round(float((digit_conf < 0.5).mean()), 4),
+        "rejected_middle": round(
+            float(np.mean([scores[f"{c}/2"]["rejected"] or 0 for c in corruptions.CORRUPTIONS])), 4
+        ),
+        "nondigit_rejected": scores["nondigit/letters+scribbles"]["rejected"],
     }
     return {"summary": summary, "cells": scores}
 

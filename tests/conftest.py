@@ -32,6 +32,7 @@ SLOW_MODULES = {
     "test_bundled",
     "test_jax_backend",
     "test_number_reader_training",
+    "test_digit_check_training",
 }
 
 

@@ -47,8 +47,8 @@ def test_the_test_split_draws_on_material_never_used_for_training():
 def test_straight_strokes_are_known_for_what_they_are():
     line = np.c_[np.arange(20.0), 2 * np.arange(20.0) + 0.01 * np.sin(np.arange(20.0))]
     angle = np.linspace(0, 2 * np.pi, 40)
-    assert negatives._straight(line) and negatives._straight(line[:2])
-    assert not negatives._straight(np.c_[np.cos(angle), np.sin(angle)] * 10)
+    assert negatives.straight(line) and negatives.straight(line[:2])
+    assert not negatives.straight(np.c_[np.cos(angle), np.sin(angle)] * 10)
 
 
 def test_a_piece_keeps_part_of_a_digit_and_a_pair_holds_two():

@@ -106,7 +106,7 @@ def test_training_lines_are_fresh_each_epoch_and_the_same_on_resume(shared_data)
         one, again, two = (maker.submit(6, 0, epoch, False).result() for epoch in (1, 1, 2))
         val = maker.submit(6, 0, 0, True).result()
     assert one.texts == again.texts and all(np.array_equal(a, b) for a, b in zip(one.images, again.images))
-    assert one.texts != two.texts and one.texts != val.texts
+    assert one.texts not in (two.texts, val.texts)
     assert all(set(text) <= set("0123456789") and 1 <= len(text) <= 20 for text in one.texts + val.texts)
 
 

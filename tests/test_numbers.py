@@ -100,7 +100,7 @@ def test_the_server_reads_numbers(lines):
     upload = client.post("/api/read-number", files={"file": ("n.png", data, "image/png")})
     assert upload.status_code == 200, upload.text
     body = upload.json()
-    assert set(body) == {"digits", "confidence", "parts", "model"} and body["model"] == "bundled reader"
+    assert set(body) == {"digits", "confidence", "parts", "not_digit", "model"} and body["model"] == "bundled reader"
     import base64
 
     as_json = client.post("/api/read-number", json={"image": base64.b64encode(data).decode()})

@@ -81,6 +81,8 @@ def test_openapi_documents_the_api(client):
         "digit",
         "confidence",
         "probabilities",
+        "not_digit",
+        "digit_score",
         "model",
     }
     assert "/api/health" in spec["paths"]

@@ -222,3 +222,23 @@ def test_upload_of_a_non_image_shows_the_servers_reason(open_page, tmp_path):
     page.set_input_files("#file-input", str(not_an_image))
     assert shown_prediction(page) == "?"
     assert "not an image" in page.inner_text("#status")
+
+
+@pytest.mark.parametrize("text", list("EHKMXY"))  # not A: drawn, it is a 4 with a closed top
+def test_a_drawn_letter_is_not_a_digit(open_page, text):
+    """A capital letter drawn on the canvas: the page says "not a digit" and keeps the closest digit in words."""
+    from pathlib import Path
+
+    import matplotlib
+    from PIL import Image, ImageDraw, ImageFont
+
+    from digitrec import imaging
+
+    font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans-Bold.ttf"), 90)
+    letter = Image.new("L", (160, 160), 235)
+    ImageDraw.Draw(letter).text((80, 80), text, fill=30, font=font, anchor="mm")
+    page = open_page()
+    draw_mnist_digit(page, imaging.to_mnist(letter))
+    assert shown_prediction(page) == "not a digit"
+    assert page.inner_text("#status").startswith("It does not look like a digit (closest: ")
+    assert page.js_errors == []

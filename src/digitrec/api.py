@@ -2,7 +2,7 @@
 
     rec = digitrec.load()                  # the bundled model; or a run dir, .keras, .onnx, ensemble dir
     results = rec.predict(inputs)          # list of Prediction, in order
-    r = results[0]; r.digit, r.confidence, r.probabilities
+    r = results[0]; r.digit, r.confidence, r.probabilities, r.not_digit
     p = rec.predict_proba(x)               # MNIST-format uint8 (N, 28, 28) or float (N, 28, 28, 1) → (N, 10)
     number = rec.read_number(image)        # number.digits: a multi-digit number, left to right
     run = digitrec.train(preset="fast", data="mnist", out="runs/x")
@@ -59,15 +59,22 @@ class Recognizer:
         return f"<digitrec.Recognizer {self.name!r}>"
 
     def predict(
-        self, inputs: Source | Iterable[Source], *, tta: bool = False, min_confidence: float | None = None
+        self,
+        inputs: Source | Iterable[Source],
+        *,
+        tta: bool = False,
+        min_confidence: float | None = None,
+        reject: float | None = None,
     ) -> list[Prediction]:
         """The digit in each input: image file paths, image bytes, binary file objects, PIL images or numpy
         arrays (one image each, any size and polarity), IDX or Kaggle CSV paths (one answer per image inside,
         with its `index`). A single input may be given without a list. The first input that cannot be read,
         or has no ink (an empty canvas inside an IDX/CSV file too), raises `DataError` (inputs are read in
         batches of up to 256, so a generator may have been advanced past it). `min_confidence` in (0, 1]
-        flags answers below it (`uncertain`)."""
-        options = ReadOptions(tta=tta, min_confidence=min_confidence)
+        flags answers below it (`uncertain`). Images that do not look like a digit at all get
+        `not_digit=True` (their `digit` is then only the guess): `reject` is the digit-check score below
+        which that is said (None: the bundled threshold, which keeps 99 % of real digits; 0: no check)."""
+        options = ReadOptions(tta=tta, min_confidence=min_confidence, reject=reject)
         if isinstance(inputs, _ONE) or is_stream(inputs):
             inputs = [inputs]  # type: ignore[list-item]
         elif not isinstance(inputs, Iterable):
@@ -80,16 +87,18 @@ class Recognizer:
         or float (N, 28, 28, 1) in [0, 1]."""
         return self.predictor.predict_proba(images, tta=tta)
 
-    def read_number(self, image: Source, *, tta: bool = False) -> Prediction:
+    def read_number(self, image: Source, *, tta: bool = False, reject: float | None = None) -> Prediction:
         """A number written in a row (spaced, touching or overlapping digits; plain, ruled or squared paper;
         a form's boxes), read by the number reader: `.digits` (a string), `.confidence` (the calibrated
-        probability that the whole number is right) and `.parts` (a Prediction per digit). `tta` has no
-        effect on numbers."""
+        probability that the whole number is right) and `.parts` (a Prediction per digit). Each part's
+        `not_digit` says whether that position looks like a digit at all, and the number's whether none
+        does (`reject` as for `predict`). `tta` has no effect on numbers."""
         if not (isinstance(image, _ONE) or is_stream(image)):
             raise DataError(f"read_number takes one image, got {type(image).__name__}")
         if isinstance(image, str | os.PathLike) and file_kind(Path(image)) != "image":
             raise DataError(f"{image}: an IDX or CSV file holds one digit per image; read it with predict")
-        (result,) = recognize([image], self.predictor, ReadOptions(multi=True, tta=tta), reader=self.reader)
+        options = ReadOptions(multi=True, tta=tta, reject=reject)
+        (result,) = recognize([image], self.predictor, options, reader=self.reader)
         return _answered(result)
 
 

@@ -14,3 +14,6 @@ READER_KERAS = HERE / "reader.keras"  # the number reader (digitrec.nets.reader)
 READER_ONNX = HERE / "reader.onnx"  # its ONNX twin, read by `predict --multi`, `read_number` and the server
 READER_META = HERE / "reader.json"  # its recipe, the whole-number confidence's calibration, its accuracies
 READER_CARD = HERE / "READER_CARD.md"  # its intended use, data, metrics, limitations
+CHECK_KERAS = HERE / "digit_check.keras"  # the digit check (digitrec.nets.digit_check): "not a digit"
+CHECK_ONNX = HERE / "digit_check.onnx"  # its ONNX twin
+CHECK_META = HERE / "digit_check.json"  # its recipe, default threshold and validation figures

@@ -24,6 +24,7 @@ def ranged(convert: Callable[[str], float], accept: Callable[[float], bool], req
 
 positive_int = ranged(int, lambda v: v >= 1, "at least 1")
 probability = ranged(float, lambda v: 0 < v <= 1, "in (0, 1]")
+unit_interval = ranged(float, lambda v: 0 <= v <= 1, "in [0, 1]")
 port_number = ranged(int, lambda v: 0 <= v <= 65535, "0–65535 (0: any free port)")
 
 
@@ -60,6 +61,16 @@ def add_model_option(parser: argparse.ArgumentParser, flag: str = "--model") -> 
 
 def add_tta_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tta", action="store_true", help="average predictions over shifted views")
+
+
+def add_reject_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reject",
+        type=unit_interval,
+        metavar="T",
+        help="answer 'not a digit' for images whose digit-check score is below T, in [0, 1] (default: the bundled "
+        "check's threshold, which keeps 99%% of real digits; 0: no check)",
+    )
 
 
 def model_needs_backend(args: argparse.Namespace) -> bool:

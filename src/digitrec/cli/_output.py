@@ -29,8 +29,17 @@ class TableWriter:
             self.header_written = True
         label = answer.file if answer.index is None else f"{answer.file}[{answer.index}]"
         read = (answer.digits if answer.digits is not None else str(answer.digit)) + ("?" if answer.uncertain else "")
+        if answer.not_digit:
+            read = (
+                f"not a number ({answer.digits})"
+                if answer.digits is not None
+                else f"not a digit (guess {answer.digit})"
+            )
         if answer.digits is not None:
             details = "per digit: " + " ".join(f"{part.confidence:.3f}" for part in answer.parts)
+            flagged = [str(i + 1) for i, part in enumerate(answer.parts) if part.not_digit]
+            if flagged and not answer.not_digit:
+                details += f"; not a digit at position {', '.join(flagged)}"
         else:
             details = ", ".join(f"{digit} {p:.3f}" for digit, p in answer.top3)
         self._row(label, read, f"{answer.confidence:.3f}", details)
@@ -50,9 +59,11 @@ class JsonWriter:
 
 
 class CsvWriter:
-    """Single digits: file,index,digit,confidence,second,second_confidence,third,third_confidence,uncertain.
-    With --multi: file,index,digits,confidence,digit_confidences,uncertain (a single digit is a 1-digit
-    number there). Empty cells: no index (a plain image file), no --min-confidence."""
+    """Single digits: file,index,digit,confidence,second,second_confidence,third,third_confidence,uncertain,
+    not_digit. With --multi: file,index,digits,confidence,digit_confidences,uncertain,not_digit (not_digit:
+    no position is a digit; a single digit is a 1-digit
+    number there). Empty cells: no index (a plain image file), no --min-confidence, no digit check
+    (--reject 0)."""
 
     SINGLE = (
         "file",
@@ -64,8 +75,9 @@ class CsvWriter:
         "third",
         "third_confidence",
         "uncertain",
+        "not_digit",
     )
-    MULTI = ("file", "index", "digits", "confidence", "digit_confidences", "uncertain")
+    MULTI = ("file", "index", "digits", "confidence", "digit_confidences", "uncertain", "not_digit")
 
     def __init__(self, stream: IO[str], multi: bool):
         self.writer = csv.writer(stream, lineterminator="\n")
@@ -84,11 +96,13 @@ class CsvWriter:
                     f"{a.confidence:.6f}",
                     " ".join(f"{p.confidence:.6f}" for p in parts),
                     _FLAG[a.uncertain],
+                    _FLAG[a.not_digit],
                 ]
             )
         else:
             ranked = [cell for digit, p in a.top3[1:3] for cell in (digit, f"{p:.6f}")]
-            self.writer.writerow([a.file, index, a.digit, f"{a.confidence:.6f}", *ranked, _FLAG[a.uncertain]])
+            flags = [_FLAG[a.uncertain], _FLAG[a.not_digit]]
+            self.writer.writerow([a.file, index, a.digit, f"{a.confidence:.6f}", *ranked, *flags])
 
 
 class Progress:

@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from digitrec.cli._options import add_model_option, add_tta_option, model_needs_backend, positive_int, probability
+from digitrec.cli._options import (
+    add_model_option,
+    add_reject_option,
+    add_tta_option,
+    model_needs_backend,
+    positive_int,
+    probability,
+)
 from digitrec.cli._output import CsvWriter, JsonWriter, Progress, TableWriter
 from digitrec.errors import one_line
 
@@ -17,16 +24,19 @@ and Kaggle CSVs (.csv, .csv.gz) hold 28x28 images and get one answer per image, 
 
 output (stdout): a table; --json: one object per line {"file", "digit", "confidence", "top3": [[digit,
 probability], ...]} plus "index" for images inside IDX/CSV files, "uncertain" when --min-confidence is
-given, and with --multi "digits" and "parts" instead of "digit" and "top3" ("confidence" is then the
+given, "not_digit" and "digit_score" (the digit check: true when the image does not look like a digit at
+all; "digit" is then only the guess; left out with --reject 0), and with --multi "digits" and "parts"
+instead of "digit" and "top3" ("confidence" is then the
 calibrated probability that the whole number is right); --csv: a header, then
-file,index,digit,confidence,second,second_confidence,third,third_confidence,uncertain
-(with --multi: file,index,digits,confidence,digit_confidences,uncertain).
+file,index,digit,confidence,second,second_confidence,third,third_confidence,uncertain,not_digit
+(with --multi: file,index,digits,confidence,digit_confidences,uncertain,not_digit).
 A file that cannot be read is reported on stderr, one line each, never on stdout, so stdout always parses;
 the other files are still answered and the exit code is 1 (an IDX/CSV file failing part-way keeps the
 answers before the failure; its images of one value in every pixel, empty canvases, are left unanswered
 and reported in one line). Answers are printed as they come, so inputs of any size stream in constant
 memory; --progress (default on a terminal) shows images/s on stderr. Answers below --min-confidence are
-flagged ("?" in the table), not dropped, and do not change the exit code.
+flagged ("?" in the table), not dropped, and do not change the exit code; so are non-digits ("not a
+digit (guess 4)" in the table).
 """
 
 
@@ -57,6 +67,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="--multi: the number reader (.onnx or .keras; default: the bundled one)",
     )
     add_tta_option(parser)
+    add_reject_option(parser)
     parser.add_argument(
         "--progress",
         action="store_true",
@@ -92,7 +103,7 @@ def run(args) -> int:
         raise UsageError("--reader goes with --multi")
     from digitrec.predict.reading import ReadOptions
 
-    options = ReadOptions(multi=args.multi, tta=args.tta, min_confidence=args.min_confidence)
+    options = ReadOptions(multi=args.multi, tta=args.tta, min_confidence=args.min_confidence, reject=args.reject)
     if args.engine == "ray":
         from digitrec.predict.ray import iter_recognize_ray
 

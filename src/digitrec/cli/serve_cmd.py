@@ -7,7 +7,7 @@ import ipaddress
 import socket
 import sys
 
-from digitrec.cli._options import add_model_option, model_needs_backend, port_number, positive_int
+from digitrec.cli._options import add_model_option, add_reject_option, model_needs_backend, port_number, positive_int
 from digitrec.errors import ConfigError
 
 MAX_WORKERS = 64
@@ -22,6 +22,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
         "docs at /docs). Needs the [serve] extra.",
     )
     add_model_option(parser)
+    add_reject_option(parser)
     parser.add_argument(
         "--host",
         default="127.0.0.1",
@@ -121,6 +122,7 @@ def run(args) -> int:
             # between them refused requests that one process could carry (5 of 200 from 32 clients).
             "max_in_flight": args.max_in_flight,
             "cors_origins": tuple(args.cors_origin),
+            "reject": args.reject,
             # Bound to loopback, only requests for a loopback name (or those allowed) are answered.
             "allowed_hosts": (*LOOPBACK_HOSTS, *args.allow_host) if _loopback(args.host) else tuple(args.allow_host),
         }

@@ -36,7 +36,8 @@ SPLITS = ("train", "val", "test")
 # Letters that no hand makes into a digit (O, I, l, S, Z, B, G, b, g, q… left out), in both cases.
 LETTERS = "ACEFHKMNPRTUVWXYacefhkmnprtuvwxy"
 # Symbols split by character: the test split's are never drawn for training or validation.
-SYMBOLS = {"train": "+=%#@&*?<>€£¥¶^÷×±√≠πΣΩµ∂∫≤", "val": "+=%#@&*?<>€£¥¶^÷×±√≠πΣΩµ∂∫≤", "test": "≥∆λ→←↑↔Ψ¢⊕∞"}
+SYMBOLS = dict.fromkeys(("train", "val"), "+=%#@&*?<>€£¥¶^÷×±√≠πΣΩµ∂∫≤©®¬¿¡«»‰†‡♠♣♦♪⌘")
+SYMBOLS["test"] = "≥∆λ→←↑↔Ψ¢⊕∞"
 # Fonts split by family: letters in the test split come from faces never drawn for training.
 FONTS = {
     "train": ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf", "STIXGeneral.ttf"),
@@ -123,9 +124,21 @@ def _glyph(text: str, font: str, rng: np.random.Generator) -> np.ndarray:
     matrix = cv2.getRotationMatrix2D((size, size), angle, 1.0)
     matrix[0, 1] += shear
     ink = np.asarray(cv2.warpAffine(ink, matrix, (size * 2, size * 2), flags=cv2.INTER_LINEAR))
-    if rng.random() < 0.5:  # a bolder pen
+    if rng.random() < 0.5:  # drawn with a round pen along the strokes, as on a canvas or paper
+        ink = _penned(ink, int(rng.integers(2, max(3, size // 10))))
+    elif rng.random() < 0.5:  # a bolder pen
         ink = np.asarray(cv2.dilate(ink, np.ones((2, 2), np.uint8)))
     return _cropped(ink)
+
+
+def _penned(ink: np.ndarray, radius: int) -> np.ndarray:
+    """The glyph's strokes redrawn with a round pen of `radius`: their middles, thickened evenly."""
+    solid = (ink > 128).astype(np.uint8)
+    depth = cv2.distanceTransform(solid, cv2.DIST_L2, 3)
+    # the ridge of the distance to the edge: each stroke's middle line, thin and thick strokes alike
+    middle = ((depth >= cv2.dilate(depth, np.ones((3, 3), np.uint8))) & (depth >= 1)).astype(np.uint8)
+    pen = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return np.asarray(cv2.dilate(middle, pen), np.float32) * 255
 
 
 def _scribble(rng: np.random.Generator) -> np.ndarray:
@@ -134,7 +147,7 @@ def _scribble(rng: np.random.Generator) -> np.ndarray:
         turns = np.cumsum(rng.normal(0, rng.uniform(0.3, 1.2), int(rng.integers(30, 100))))
         steps = np.stack([np.cos(turns), np.sin(turns)], 1) * rng.uniform(2, 5)
         points = np.cumsum(steps, 0)
-        if not _straight(points):
+        if not straight(points):
             break
     points = points - points.min(0) + 6
     canvas = np.zeros((int(points[:, 1].max()) + 8, int(points[:, 0].max()) + 8), np.float32)
@@ -152,7 +165,7 @@ def _piece(digits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         side = (cols - 13.5) * np.cos(angle) + (rows - 13.5) * np.sin(angle) - rng.uniform(-5, 5)
         kept = digit * (side > 0)
         share = kept.sum() / max(digit.sum(), 1.0)
-        if PIECE_INK[0] <= share <= PIECE_INK[1] and not _straight(np.argwhere(kept > 128).astype(float)):
+        if PIECE_INK[0] <= share <= PIECE_INK[1] and not straight(np.argwhere(kept > 128).astype(float)):
             return cv2.resize(_cropped(kept), None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
     return _scribble(rng)
 
@@ -229,7 +242,7 @@ def _natural(rng: np.random.Generator, split: str) -> np.ndarray:
     return np.asarray(cv2.resize(crop, (64, 64), interpolation=cv2.INTER_AREA))
 
 
-def _straight(points: np.ndarray) -> bool:
+def straight(points: np.ndarray) -> bool:
     """Whether points lie nearly on a line (a stroke like that is a 1, whatever it was cut from)."""
     if len(points) < 3:
         return True

@@ -8,6 +8,7 @@ out alike; nothing is cut into digits. Training lines go through exactly this fu
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import cv2
@@ -15,6 +16,7 @@ import numpy as np
 from PIL import Image
 
 from digitrec.errors import DataError
+from digitrec.imaging.fitting import fit_mnist
 from digitrec.imaging.ink import find_ink, working_copy
 from digitrec.imaging.loading import check_image, grey_levels
 
@@ -54,3 +56,21 @@ def to_line(image: Image.Image | np.ndarray, name: str = "image") -> np.ndarray:
         return line_from_ink(ink.values)
     except DataError as exc:
         raise DataError(f"{name}: {exc}") from None
+
+
+PIECE_INK = 0.35  # a line's pixel is ink above this (the line is light ink on black in [0, 1])
+
+
+def digit_pieces(line: np.ndarray, centres: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The piece of `line` (float32 (LINE_HEIGHT, W)) around each digit whose centre column is in
+    `centres`, from halfway to the left neighbour's centre to halfway to the right one's, its ink fitted
+    into 28×28 as a single digit's is: uint8 (k, 28, 28), and which pieces hold any ink."""
+    edges = [0, *(round((a + b) / 2) for a, b in itertools.pairwise(centres)), line.shape[1]]
+    pieces = np.zeros((len(centres), 28, 28), np.uint8)
+    inked = np.zeros(len(centres), bool)
+    for i in range(len(centres)):
+        piece = line[:, edges[i] : edges[i + 1]]
+        mask = piece > PIECE_INK
+        if mask.sum() >= 4:
+            pieces[i], inked[i] = fit_mnist(piece, mask), True
+    return pieces, inked

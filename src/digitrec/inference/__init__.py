@@ -3,6 +3,8 @@
     core.py         Predictor: batching, ensemble mean, test-time augmentation (numpy only)
     keras_model.py  .keras files, run directories, ensemble run directories (imports Keras)
     onnx_model.py   exported .onnx files on ONNX Runtime (no TensorFlow)
+    digit_check.py  the digit check: P(an image is a digit), behind "not a digit"
+    reader.py · ctc.py   the number reader: lines of digits → readings
 
 `load_predictor` picks the loader by the file and imports only that backend.
 """
@@ -61,4 +63,8 @@ def load_predictor(source: str | os.PathLike | None = None, threads: int | None 
         predictor = load_keras_predictor(path)
     if source is None:
         predictor.name = bundled.NAME
+    if bundled.CHECK_META.is_file():  # "not a digit" for every model, from the bundled digit check
+        from digitrec.inference.digit_check import LazyCheck  # noqa: PLC0415
+
+        predictor.check = LazyCheck(threads)
     return predictor

@@ -61,11 +61,12 @@ def check_probabilities(probabilities: np.ndarray, count: int, name: str) -> np.
 class Predictor:
     """Averages the outputs of one or more models over optional test-time augmentation views."""
 
-    def __init__(self, models: Sequence[Model], name: str, probe: bool = True):
+    def __init__(self, models: Sequence[Model], name: str, probe: bool = True, check: Model | None = None):
         if not models:
             raise ModelError(f"{name}: no models")
         self.models = list(models)
         self.name = name
+        self.check = check  # images → P(a digit) (N,): the digit check, or None
         if probe:  # a wrong input shape or a missing softmax fails at load, not on a user's image
             blank = np.zeros((2, SIDE, SIDE, 1), np.float32)
             for model in self.models:
@@ -84,6 +85,10 @@ class Predictor:
                         _call(model, batch, self.name), len(batch), self.name
                     )
         return (total / (len(self.models) * len(views))).astype(np.float32)
+
+    def digit_scores(self, images: np.ndarray) -> np.ndarray | None:
+        """P(a digit) for each MNIST-format image from the digit check; None when there is none."""
+        return None if self.check is None else np.asarray(self.check(images), np.float32)
 
 
 def _call(model: Model, batch: np.ndarray, name: str) -> np.ndarray:

@@ -3,7 +3,7 @@ per digit and the probability of the whole number."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -16,6 +16,7 @@ class Reading:
     confidences: list[float]  # per digit: the highest column probability of that digit along the path
     probability: float  # of the best path: the product of its columns' probabilities (uncalibrated)
     top3: list[list[tuple[int, float]]]  # per digit: its three likeliest digits at its strongest column
+    columns: list[int] = field(default_factory=list)  # per digit: its strongest column (× 4: input columns)
 
 
 def greedy(columns: np.ndarray) -> Reading:
@@ -29,18 +30,21 @@ def greedy(columns: np.ndarray) -> Reading:
     digits: list[str] = []
     confidences: list[float] = []
     top3: list[list[tuple[int, float]]] = []
+    where: list[int] = []
     previous = BLANK
     for t, label in enumerate(best.tolist()):
         if label not in (BLANK, previous):  # a new digit (a repeat after a blank is a new one too)
             digits.append(str(label))
             confidences.append(float(peak[t]))
             top3.append(_top3(columns[t]))
+            where.append(t)
         elif label != BLANK and peak[t] > confidences[-1]:  # the same digit, more sure in this column
             confidences[-1] = float(peak[t])
             top3[-1] = _top3(columns[t])
+            where[-1] = t
         previous = label
     probability = float(np.exp(np.log(np.clip(peak, 1e-12, 1.0)).sum())) if len(peak) else 0.0
-    return Reading("".join(digits), confidences, probability, top3)
+    return Reading("".join(digits), confidences, probability, top3, where)
 
 
 def _top3(column: np.ndarray) -> list[tuple[int, float]]:

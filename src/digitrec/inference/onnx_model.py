@@ -18,9 +18,10 @@ _FLOAT_TENSORS = ("tensor(float)", "tensor(double)", "tensor(float16)")  # numpy
 
 
 class OnnxModel:
-    """An ONNX Runtime session as a `Predictor` model: float32 (N, 28, 28, 1) → (N, 10) probabilities."""
+    """An ONNX Runtime session as a `Predictor` model: float32 (N, 28, 28, 1) → (N, 10) probabilities
+    (`classes` others: the digit check's 2)."""
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None):
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, classes: int = 10):
         try:
             import onnxruntime as ort  # noqa: PLC0415 (optional: the [export] extra)
         except ImportError:
@@ -46,11 +47,11 @@ class OnnxModel:
             or inputs[0].type != "tensor(float)"
             or not _shaped(inputs[0].shape, [28, 28, 1])
             or outputs[0].type not in _FLOAT_TENSORS
-            or not _shaped(outputs[0].shape, [10])
+            or not _shaped(outputs[0].shape, [classes])
         ):
             found = ", ".join(f"{t.name} {t.type} {t.shape}" for t in [*inputs, *outputs])
             raise ModelError(
-                f"{path}: expected one float input (N, 28, 28, 1) and one float output (N, 10), got {found}"
+                f"{path}: expected one float input (N, 28, 28, 1) and one float output (N, {classes}), got {found}"
             )
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
         run = ort.RunOptions()

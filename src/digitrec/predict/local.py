@@ -10,6 +10,7 @@ import numpy as np
 from digitrec.errors import DataError
 from digitrec.inference.reader import NumberReader, load_reader
 from digitrec.predict.jobs import CHUNK, BlankImages, Chunk, UserImage, jobs
+from digitrec.predict.numbers import number_answer, part_scores
 from digitrec.predict.reading import (
     Failure,
     Prediction,
@@ -18,7 +19,7 @@ from digitrec.predict.reading import (
     Source,
     answers,
     failure,
-    number_answer,
+    judge,
     prepare_image,
     prepare_line,
 )
@@ -45,13 +46,10 @@ def iter_recognize(
         if options.multi and prepared and not numbers:
             numbers.append(load_reader())
         if options.multi:
-            readings = iter(numbers[0].read(prepared) if prepared else [])
+            read = numbers[0].read(prepared) if prepared else []
+            readings = iter([(r, part_scores(line, r, predictor, options)) for line, r in zip(prepared, read)])
         else:
-            probabilities = (
-                predictor.predict_proba(np.concatenate(prepared), tta=options.tta)
-                if prepared
-                else np.zeros((0, 10), np.float32)
-            )
+            probabilities = judge(predictor, np.concatenate(prepared), options) if prepared else np.zeros((0, 10))
         start = 0
         for item in pending:
             if isinstance(item, Failure):
@@ -59,7 +57,8 @@ def iter_recognize(
                 continue
             job, images = item
             if options.multi:
-                yield number_answer(job.file, next(readings), options)
+                reading, scores = next(readings)
+                yield number_answer(job.file, reading, options, scores)
                 continue
             yield from answers(job.file, probabilities[start : start + len(images)], options)
             start += len(images)
@@ -69,7 +68,7 @@ def iter_recognize(
     for job in jobs(sources, chunk):
         if isinstance(job, Chunk):  # a chunk of a large file: answered at once
             yield from flush()
-            yield from blanks.answers(job, predictor.predict_proba(job.images, tta=options.tta), options)
+            yield from blanks.answers(job, judge(predictor, job.images, options), options)
             continue
         pending.extend(blanks.end(job if isinstance(job, Failure) else None))  # a file's chunks end here
         if not isinstance(job, Failure):

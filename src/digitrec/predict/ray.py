@@ -31,6 +31,7 @@ from digitrec.inference import needs_keras
 from digitrec.inference.ctc import Reading
 from digitrec.inference.reader import NumberReader, load_reader
 from digitrec.predict.jobs import BlankImages, Chunk, UserImage, jobs
+from digitrec.predict.numbers import number_answer, part_scores
 from digitrec.predict.reading import (
     Failure,
     Prediction,
@@ -38,7 +39,7 @@ from digitrec.predict.reading import (
     Source,
     answers,
     failure,
-    number_answer,
+    judge,
     prepare_image,
     prepare_line,
 )
@@ -53,7 +54,7 @@ class _ModelActor:
     """One model per actor; called on batches of pieces, returns probabilities or an error per piece, or
     the model's own error (which the driver raises)."""
 
-    def __init__(self, model: str | None, multi: bool, tta: bool, reader: str | None = None):
+    def __init__(self, model: str | None, options: ReadOptions, reader: str | None = None):
         from digitrec.inference import load_predictor  # noqa: PLC0415 (runs on a Ray worker)
 
         # A model that cannot load is reported, not raised: raised here, Ray logs pages of "actors died"
@@ -63,13 +64,14 @@ class _ModelActor:
             self.predictor = load_predictor(model, threads=1)
         except DigitrecError as exc:
             self.model_error = str(exc)
-        self.multi, self.tta = multi, tta
+        self.options, self.multi = options, options.multi
         self.reader_path = reader
         self.reader: NumberReader | None = None
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        probabilities, errors = [], []
+        probabilities, errors, widths = [], [], []
         for kind, payload, name in zip(batch["kind"], batch["payload"], batch["file"]):
+            widths.append(0)
             if self.predictor is None:
                 probabilities.append(b"")
                 errors.append("")
@@ -80,13 +82,17 @@ class _ModelActor:
                 elif self.multi:  # a number: its reading, as JSON
                     if self.reader is None:
                         self.reader = load_reader(self.reader_path, threads=1)
-                    reading = self.reader.read([prepare_line(bytes(payload), str(name))])[0]
-                    probabilities.append(json.dumps(asdict(reading)).encode())
+                    line = prepare_line(bytes(payload), str(name))
+                    reading = self.reader.read([line])[0]
+                    scores = part_scores(line, reading, self.predictor, self.options)
+                    probabilities.append(json.dumps({**asdict(reading), "scores": scores}).encode())
                     errors.append("")
                     continue
                 else:
                     images = prepare_image(bytes(payload), str(name))
-                probabilities.append(self.predictor.predict_proba(images, tta=self.tta).tobytes())
+                judged = judge(self.predictor, images, self.options)
+                probabilities.append(judged.tobytes())
+                widths[-1] = judged.shape[1]
                 errors.append("")
             except DigitrecError as exc:  # a bad input, or a model that fails on it: that input's failure
                 probabilities.append(b"")
@@ -95,6 +101,7 @@ class _ModelActor:
             "seq": batch["seq"],
             "probabilities": np.array(probabilities, dtype=object),
             "error": np.array(errors, dtype=object),
+            "width": np.array(widths, dtype=np.int64),
             "model_error": np.array([self.model_error] * len(errors), dtype=object),
         }
 
@@ -204,8 +211,7 @@ def iter_recognize_ray(
                     _ModelActor,
                     fn_constructor_kwargs={
                         "model": model,
-                        "multi": options.multi,
-                        "tta": options.tta,
+                        "options": options,
                         "reader": reader,
                     },
                     batch_size=1,
@@ -223,11 +229,10 @@ def iter_recognize_ray(
             ray.shutdown()
 
 
-def _reading(data: bytes) -> Reading:
+def _reading(data: bytes) -> tuple[Reading, list[float] | None]:
     found = json.loads(data)
-    return Reading(
-        found["digits"], found["confidences"], found["probability"], [[tuple(t) for t in d] for d in found["top3"]]
-    )
+    top3 = [[tuple(t) for t in d] for d in found["top3"]]
+    return Reading(found["digits"], found["confidences"], found["probability"], top3, found["columns"]), found["scores"]
 
 
 def _check_model(model: str | None) -> None:
@@ -254,9 +259,10 @@ def _answered(batch: list, done: dict, blanks: BlankImages, options: ReadOptions
             continue
         if options.multi and not isinstance(job, Chunk):
             yield from blanks.end()
-            yield number_answer(job.file, _reading(row["probabilities"]), options)
+            reading, scores = _reading(row["probabilities"])
+            yield number_answer(job.file, reading, options, scores)
             continue
-        probabilities = np.frombuffer(row["probabilities"], np.float32).reshape(-1, 10)
+        probabilities = np.frombuffer(row["probabilities"], np.float32).reshape(-1, int(row["width"]))
         if isinstance(job, Chunk):
             yield from blanks.answers(job, probabilities, options)
         else:

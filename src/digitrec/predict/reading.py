@@ -12,7 +12,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 from PIL import Image
@@ -22,10 +22,7 @@ from digitrec.data.idx import looks_like_idx
 from digitrec.data.sources import is_csv_name
 from digitrec.data.streams import GZIP_MAGIC
 from digitrec.errors import DataError, DigitrecError
-from digitrec.inference.ctc import Reading
-
-if TYPE_CHECKING:
-    from digitrec.inference.reader import NumberReader
+from digitrec.inference.digit_check import default_threshold
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +37,11 @@ class ProbabilityModel(Protocol):
     def predict_proba(self, images: np.ndarray, tta: bool = False) -> np.ndarray: ...
 
 
+def check_min_confidence(value: float | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1):
+        raise DataError(f"min_confidence must be a number in (0, 1], got {value!r}")
+
+
 @dataclass(frozen=True)
 class ReadOptions:
     """How inputs are read and answered, the same for every engine, the CLI, the API and the server."""
@@ -47,9 +49,22 @@ class ReadOptions:
     multi: bool = False  # a user image holds a number of several digits (one answer: `digits`, `parts`)
     tta: bool = False  # average the model over shifted views of each image
     min_confidence: float | None = None  # answers less sure than this are marked `uncertain`
+    # "not a digit" below this digit-check score; None: the bundled check's default threshold; 0: no check
+    reject: float | None = None
 
     def __post_init__(self) -> None:
         check_min_confidence(self.min_confidence)
+        value = self.reject
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1):
+            raise DataError(f"reject must be a number in [0, 1] (0: no check), got {value!r}")
+
+    def threshold(self, part: bool = False) -> float:
+        """The digit-check score below which an image (`part`: a digit of a number) is not a digit (0: none
+        is); a `reject` given applies to both."""
+        return default_threshold(part) if self.reject is None else float(self.reject)
+
+
+PART_FIELDS = ("digit", "confidence", "top3", "not_digit", "digit_score")  # of each digit of a number
 
 
 @dataclass
@@ -65,25 +80,30 @@ class Prediction:
     uncertain: bool | None = None  # confidence below the asked minimum; None when none was asked
     digits: str | None = None  # multi: the digits read, left to right
     parts: list[Prediction] = field(default_factory=list)  # multi: one answer per digit
+    # The digit check: P(the image is a digit at all), and whether it fell below the threshold (then
+    # `digit` is only the guess). None when no check was made (reject=0).
+    digit_score: float | None = None
+    not_digit: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form of `predict --json`: `file`, `digit` or `digits` (+ `parts`), `confidence`, `top3`;
-        `index` and `uncertain` only when they apply."""
+        `index`, `uncertain` and `not_digit` + `digit_score` only when they apply."""
         out: dict[str, Any] = {"file": self.file}
         if self.index is not None:
             out["index"] = self.index
         if self.digits is not None:
             out["digits"] = self.digits
             out["confidence"] = round(self.confidence, 6)
-            out["parts"] = [
-                {k: v for k, v in part.to_dict().items() if k in ("digit", "confidence", "top3")} for part in self.parts
-            ]
+            out["parts"] = [{k: v for k, v in part.to_dict().items() if k in PART_FIELDS} for part in self.parts]
         else:
             out["digit"] = self.digit
             out["confidence"] = round(self.confidence, 6)
             out["top3"] = [[d, round(p, 6)] for d, p in self.top3]
         if self.uncertain is not None:
             out["uncertain"] = self.uncertain
+        if self.not_digit is not None:
+            out["not_digit"] = self.not_digit
+            out["digit_score"] = round(float(self.digit_score or 0.0), 6)
         return out
 
 
@@ -95,23 +115,29 @@ class Failure:
     error: str
 
 
-def read_image(source: Source, predictor: ProbabilityModel, name: str | None = None, tta: bool = False) -> Prediction:
+def read_image(
+    source: Source, predictor: ProbabilityModel, name: str | None = None, options: ReadOptions = ReadOptions()
+) -> Prediction:
     """One digit in one image (file, bytes, PIL image or array of any size) → its `Prediction`;
     `DataError` naming the input when it cannot be read."""
     name = name or source_name(source, 0)
-    return answers(name, predictor.predict_proba(prepare_image(source, name), tta=tta))[0]
+    return answers(name, judge(predictor, prepare_image(source, name), options), options)[0]
 
 
-def read_mnist(images: np.ndarray, predictor: ProbabilityModel, name: str, tta: bool = False) -> list[Prediction]:
+def read_mnist(
+    images: np.ndarray, predictor: ProbabilityModel, name: str, options: ReadOptions = ReadOptions()
+) -> list[Prediction]:
     """Digits already in MNIST format (uint8 (N, 28, 28), light ink on black) → one `Prediction` each."""
-    probabilities = predictor.predict_proba(images, tta=tta)
-    return answers(name, probabilities, first_index=0 if len(images) > 1 else None)
+    return answers(name, judge(predictor, images, options), options, first_index=0 if len(images) > 1 else None)
 
 
-def read_line(source: Source, reader: NumberReader, name: str | None = None) -> Prediction:
-    """One number written in a row (file, bytes, PIL image or array) → its `Prediction` (`digits`)."""
-    name = name or source_name(source, 0)
-    return number_answer(name, reader.read([prepare_line(source, name)])[0])
+def judge(predictor: ProbabilityModel, images: np.ndarray, options: ReadOptions) -> np.ndarray:
+    """The model's probabilities for MNIST-format images, (N, 10); with the digit check's scores as an
+    eleventh column when the options ask for the check and the predictor has one."""
+    probabilities = predictor.predict_proba(images, tta=options.tta)
+    check = getattr(predictor, "digit_scores", None)
+    scores = check(images) if check is not None and options.threshold() > 0 else None
+    return probabilities if scores is None else np.column_stack([probabilities, scores]).astype(np.float32)
 
 
 def source_name(source: Source, position: int) -> str:
@@ -131,11 +157,6 @@ def source_name(source: Source, position: int) -> str:
 def is_stream(source: object) -> bool:
     """A binary file object (open(..., "rb"), io.BytesIO): one image file's bytes, read whole."""
     return callable(getattr(source, "read", None)) and not isinstance(source, Image.Image)
-
-
-def check_min_confidence(value: float | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1):
-        raise DataError(f"min_confidence must be a number in (0, 1], got {value!r}")
 
 
 def file_kind(path: Path) -> str:
@@ -189,20 +210,22 @@ def failure(name: str, error: DigitrecError) -> Failure:
 
 
 def answers(
-    file: str, probabilities: np.ndarray, options: ReadOptions = ReadOptions(), *, first_index: int | None = None
+    file: str, judged: np.ndarray, options: ReadOptions = ReadOptions(), *, first_index: int | None = None
 ) -> list[Prediction]:
-    """Predictions from a model's probabilities: one per image of a multi-image file (IDX/CSV: images
-    from `first_index` on), or one for a user image of one digit."""
-    min_confidence = options.min_confidence
+    """Predictions from `judge`'s rows (a model's probabilities, perhaps with digit-check scores): one per
+    image of a multi-image file (IDX/CSV: images from `first_index` on), or one for a user image."""
+    threshold = options.threshold() if judged.shape[1] > 10 else 0.0
     if first_index is not None:
-        return [_answer(file, p, min_confidence, index=first_index + i) for i, p in enumerate(probabilities)]
-    return [_answer(file, probabilities[0], min_confidence)]
+        return [_answer(file, row, options, threshold, index=first_index + i) for i, row in enumerate(judged)]
+    return [_answer(file, judged[0], options, threshold)]
 
 
-def _answer(file: str, probabilities: np.ndarray, min_confidence: float | None, index: int | None = None) -> Prediction:
+def _answer(file: str, row: np.ndarray, options: ReadOptions, threshold: float, index: int | None = None) -> Prediction:
+    probabilities = row[:10]
     ranked = np.argsort(-probabilities, kind="stable")[:3]
     top3 = [(int(d), float(probabilities[d])) for d in ranked]
     digit, confidence = top3[0]
+    score = float(row[10]) if len(row) > 10 else None
     return Prediction(
         file,
         digit,
@@ -210,20 +233,11 @@ def _answer(file: str, probabilities: np.ndarray, min_confidence: float | None, 
         top3,
         [float(p) for p in probabilities],
         index=index,
-        uncertain=_uncertain(confidence, min_confidence),
+        uncertain=uncertain(confidence, options.min_confidence),
+        digit_score=score,
+        not_digit=None if score is None else score < threshold,
     )
 
 
-def number_answer(file: str, reading: Reading, options: ReadOptions = ReadOptions()) -> Prediction:
-    """The number reader's reading of one image: `digits`, the whole number's calibrated probability as
-    `confidence`, and a part per digit (its confidence and top three)."""
-    parts = [
-        Prediction(file, int(digit), confidence, top3)
-        for digit, confidence, top3 in zip(reading.digits, reading.confidences, reading.top3)
-    ]
-    uncertain = _uncertain(reading.probability, options.min_confidence)
-    return Prediction(file, None, reading.probability, [], uncertain=uncertain, digits=reading.digits, parts=parts)
-
-
-def _uncertain(confidence: float, min_confidence: float | None) -> bool | None:
+def uncertain(confidence: float, min_confidence: float | None) -> bool | None:
     return None if min_confidence is None else confidence < min_confidence

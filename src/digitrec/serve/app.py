@@ -37,7 +37,7 @@ from digitrec import imaging
 from digitrec._version import __version__
 from digitrec.errors import DataError
 from digitrec.inference.reader import NumberReader, load_reader
-from digitrec.predict.reading import ProbabilityModel
+from digitrec.predict.reading import ProbabilityModel, ReadOptions
 from digitrec.serve.compute import CpuWork
 from digitrec.serve.middleware import (
     AllowedHosts,
@@ -65,9 +65,11 @@ def create_app(
     cors_origins: tuple[str, ...] = (),
     reader: NumberReader | None = None,
     allowed_hosts: tuple[str, ...] = (),
+    reject: float | None = None,
 ) -> FastAPI:
     """Build the app around `predictor`, or load one from `model_source` (None: the bundled model) now,
-    so a bad model fails here rather than on the first request."""
+    so a bad model fails here rather than on the first request. `reject`: the digit-check threshold below
+    which an image is "not a digit" (None: the bundled default; 0: no check)."""
     if predictor is None:
         from digitrec.inference import load_predictor  # noqa: PLC0415 (a .keras model pulls in Keras)
 
@@ -86,6 +88,9 @@ def create_app(
         description="Handwritten-digit recognition. Draw a digit at `/`, or POST an image to `/api/predict`.",
     )
     app.state.predictor = predictor
+    app.state.read_options = ReadOptions(reject=reject)
+    if app.state.read_options.threshold() > 0:  # the digit check loads now, not on a user's first stroke
+        getattr(predictor, "digit_scores", lambda _: None)(np.zeros((1, 28, 28), np.uint8))
     app.state.reader = reader if reader is not None else load_reader(threads=1)  # the bundled number reader
     app.state.max_upload_bytes = max_upload_bytes
     app.state.static_dir = STATIC_DIR

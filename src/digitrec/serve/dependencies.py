@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from digitrec.inference.reader import NumberReader
-from digitrec.predict.reading import ProbabilityModel
+from digitrec.predict.reading import ProbabilityModel, ReadOptions
 from digitrec.serve.compute import CpuWork
 
 
@@ -21,6 +21,11 @@ def predictor(request: Request) -> ProbabilityModel:
 def number_reader(request: Request) -> NumberReader:
     """The number reader that answers `/api/read-number`."""
     return request.app.state.reader
+
+
+def read_options(request: Request) -> ReadOptions:
+    """How images are answered: the server's digit-check threshold (`serve --reject`)."""
+    return request.app.state.read_options
 
 
 def cpu_work(request: Request) -> CpuWork:
@@ -38,6 +43,7 @@ def static_dir(request: Request) -> Path:
 
 Model = Annotated[ProbabilityModel, Depends(predictor)]
 Reader = Annotated[NumberReader, Depends(number_reader)]
+Options = Annotated[ReadOptions, Depends(read_options)]
 Work = Annotated[CpuWork, Depends(cpu_work)]
 MaxUploadBytes = Annotated[int, Depends(max_upload_bytes)]
 StaticDir = Annotated[Path, Depends(static_dir)]

@@ -10,10 +10,10 @@ from fastapi.exceptions import HTTPException
 from fastapi.responses import FileResponse
 
 from digitrec._version import __version__
-from digitrec.predict import reading
+from digitrec.predict import numbers, reading
 from digitrec.serve import bodies
 from digitrec.serve.compute import MNIST_PIXELS
-from digitrec.serve.dependencies import MaxUploadBytes, Model, Reader, StaticDir, Work
+from digitrec.serve.dependencies import MaxUploadBytes, Model, Options, Reader, StaticDir, Work
 from digitrec.serve.schemas import (
     NUMBER_DESCRIPTION,
     NUMBER_REQUEST_BODY,
@@ -37,14 +37,19 @@ router = APIRouter()
     responses=error_responses(408, 413, 415, 422, 503),
     openapi_extra={"requestBody": PREDICT_REQUEST_BODY},
 )
-async def predict(request: Request, predictor: Model, work: Work) -> PredictResponse:
+async def predict(request: Request, predictor: Model, work: Work, options: Options) -> PredictResponse:
     data, name = await bodies.read_body(request)
     if isinstance(data, np.ndarray):
-        answer = (await work.run(MNIST_PIXELS, reading.read_mnist, data, predictor, name))[0]
+        answer = (await work.run(MNIST_PIXELS, reading.read_mnist, data, predictor, name, options))[0]
     else:
-        answer = await work.run(work.pixels_of(data), reading.read_image, data, predictor, name)
+        answer = await work.run(work.pixels_of(data), reading.read_image, data, predictor, name, options)
     return PredictResponse(
-        digit=answer.top3[0][0], confidence=answer.confidence, probabilities=answer.probabilities, model=predictor.name
+        digit=answer.top3[0][0],
+        confidence=answer.confidence,
+        probabilities=answer.probabilities,
+        not_digit=answer.not_digit,
+        digit_score=answer.digit_score,
+        model=predictor.name,
     )
 
 
@@ -56,13 +61,23 @@ async def predict(request: Request, predictor: Model, work: Work) -> PredictResp
     responses=error_responses(408, 413, 415, 422, 503),
     openapi_extra={"requestBody": NUMBER_REQUEST_BODY},
 )
-async def read_number(request: Request, reader: Reader, work: Work) -> NumberResponse:
+async def read_number(
+    request: Request, reader: Reader, predictor: Model, work: Work, options: Options
+) -> NumberResponse:
     data, name = await bodies.read_body(request)
     if isinstance(data, np.ndarray):
         raise HTTPException(422, "a number is sent as an image ('image' or a file), not as 28×28 'pixels'")
-    answer = await work.run(None, reading.read_line, data, reader, name)
-    parts = [DigitPart(digit=p.digit or 0, confidence=p.confidence, top3=p.top3) for p in answer.parts]
-    return NumberResponse(digits=answer.digits or "", confidence=answer.confidence, parts=parts, model=reader.name)
+    answer = await work.run(None, numbers.read_line, data, reader, name, predictor, options)
+    parts = [
+        DigitPart(digit=p.digit or 0, confidence=p.confidence, top3=p.top3, not_digit=p.not_digit) for p in answer.parts
+    ]
+    return NumberResponse(
+        digits=answer.digits or "",
+        confidence=answer.confidence,
+        parts=parts,
+        not_digit=answer.not_digit,
+        model=reader.name,
+    )
 
 
 @router.get("/api/health", response_model=Health, summary="Liveness and the model in use")

@@ -46,9 +46,14 @@ class PredictRequest(BaseModel):
 class PredictResponse(BaseModel):
     """The answer of `POST /api/predict`: one digit."""
 
-    digit: int = Field(ge=0, le=9, description="the most probable digit")
+    digit: int = Field(ge=0, le=9, description="the most probable digit (with not_digit: only the guess)")
     confidence: float = Field(ge=0, le=1, description="its probability")
     probabilities: list[float] = Field(min_length=10, max_length=10, description="P(digit) for 0–9")
+    not_digit: bool | None = Field(
+        description="the image does not look like a digit at all (a letter, a scribble, a photo…); "
+        "null when the server makes no such check (serve --reject 0)"
+    )
+    digit_score: float | None = Field(ge=0, le=1, description="the digit check's score: below the threshold, not_digit")
     model: str = Field(description="the model that answered")
 
 
@@ -56,6 +61,9 @@ class DigitPart(BaseModel):
     digit: int = Field(ge=0, le=9, description="one digit of the number, left to right")
     confidence: float = Field(ge=0, le=1, description="its probability where the reader is surest of it")
     top3: list[tuple[int, float]] = Field(description="its three likeliest digits with their probabilities")
+    not_digit: bool | None = Field(
+        default=None, description="this position does not look like a digit (a letter, a sign…); null: no check"
+    )
 
 
 class NumberResponse(BaseModel):
@@ -64,6 +72,9 @@ class NumberResponse(BaseModel):
     digits: str = Field(description="the digits read, left to right (empty: no digit found)")
     confidence: float = Field(ge=0, le=1, description="calibrated probability that the whole number is right")
     parts: list[DigitPart] = Field(description="one entry per digit")
+    not_digit: bool | None = Field(
+        default=None, description="no position of the line looks like a digit; null: no check (serve --reject 0)"
+    )
     model: str = Field(description="the number reader that answered")
 
 

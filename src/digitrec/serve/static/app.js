@@ -67,6 +67,7 @@ function showProbabilities(probabilities, top) {
 
 function resetResult() {
   predictionOut.textContent = "–";
+  predictionOut.classList.remove("not-digit");
   confidenceOut.textContent = "–";
   statusOut.textContent = "";
   showProbabilities(null, -1);
@@ -90,9 +91,18 @@ function showPrediction(data) {
     showNumber(data);
     return;
   }
-  predictionOut.textContent = String(data.digit);
   confidenceOut.textContent = `${(100 * data.confidence).toFixed(1)}%`;
-  statusOut.textContent = "";
+  if (data.not_digit) {
+    // the digit check says this is no digit at all: say so, and keep the guess in small print
+    predictionOut.textContent = "not a digit";
+    predictionOut.classList.add("not-digit");
+    statusOut.textContent = `It does not look like a digit (closest: ${data.digit}).`;
+    statusOut.className = "hint";
+  } else {
+    predictionOut.textContent = String(data.digit);
+    predictionOut.classList.remove("not-digit");
+    statusOut.textContent = "";
+  }
   showProbabilities(data.probabilities, data.digit);
 }
 
