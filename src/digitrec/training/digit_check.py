@@ -216,7 +216,7 @@ def train(out: str | Path, workers: int = 2, **overrides: Any) -> dict[str, Any]
     scores = model.predict(vx[..., None] / 255.0, batch_size=1000, verbose=0)[:, 1]
     threshold, part_threshold = thresholds(scores, vkinds, settings["keep"])
     with atomic_path(out / "digit_check.keras", suffix=".keras") as partial:
-        model.save(partial)
+        weights_only(model).save(partial)
     gap = export_onnx(model, out / "digit_check.onnx", vx[:8])
     summary = {
         "model": "digitrec.nets.digit_check.build_digit_check()",
@@ -254,6 +254,15 @@ def validation(scores: np.ndarray, kinds: np.ndarray, threshold: float, part_thr
         "kept": {kind: round(value, 4) for kind, value in share.items() if kind in DIGIT_KINDS},
         "rejected": {kind: round(1 - value, 4) for kind, value in share.items() if kind not in DIGIT_KINDS},
     }
+
+
+def weights_only(model: Any) -> Any:
+    """The network with the trained weights and without the optimizer's state (two thirds of the file)."""
+    from digitrec.nets.digit_check import build_digit_check  # noqa: PLC0415
+
+    bare = build_digit_check()
+    bare.set_weights(model.get_weights())
+    return bare
 
 
 def export_onnx(model: Any, path: Path, sample: np.ndarray) -> float:
