@@ -80,7 +80,7 @@ def cells(split: str, per_cell: int) -> dict[str, tuple[list, np.ndarray]]:
 def prepared(split: str, per_cell: int) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The cells' preprocessed images (cached per version of the preprocessing and of this file)."""
     code = b"".join(p.read_bytes() for p in sorted((ROOT / "src" / "digitrec" / "imaging").glob("*.py")))
-    code += (ROOT / "src" / "digitrec" / "corruptions.py").read_bytes() + Path(__file__).read_bytes()
+    code += Path(corruptions.__file__).read_bytes() + Path(__file__).read_bytes()
     key = hashlib.sha256(code + f"{split}/{per_cell}".encode()).hexdigest()[:16]
     path = CACHE / f"{split}-{per_cell}-{key}.npz"
     if path.exists():
