@@ -11,9 +11,9 @@ threshold that keeps `keep` of the validation digits, and the ONNX twin.
                 pieces of rows of them cut the same way
 
 A check trained on single images only rejected clean digits cut from a line (their pixels differ from a
-photo's in stroke and blur): 78 % of numbers had a digit flagged. Turning, blurring and thickening every
-image in training instead (Keras augmentation layers) lowered that to 48 % but also the share of
-non-digits rejected, from 98 % to 94 %; the pieces themselves, in training, are what the check needs.
+photo's in stroke and blur) and flagged a digit in most real numbers. Turning, blurring and thickening
+every training image instead (Keras augmentation layers) flagged fewer but rejected fewer non-digits too;
+the pieces themselves, in training, are what the check needs.
 
     out/digit_check.keras · digit_check.onnx · digit_check.json (threshold, settings, validation figures)
 
@@ -57,7 +57,7 @@ DIGIT_KINDS = ("mnist", "photo", "scan", "typeset", "line_digits")
 SINGLE_DIGITS = ("mnist", "photo", "scan", "typeset")  # single images of digits
 # The default threshold keeps `keep` of each of these: MNIST's digits, photos and scans of them. Typeset digits
 # are reported beside them, not used: keeping 99 % of the few fonts' digits too lowered the threshold
-# from 0.56 to 0.11 and the share of non-digits rejected with it (letters 99 %, pieces 88 %, photos 82 %).
+# several-fold, and the share of non-digits rejected with it.
 THRESHOLD_DIGITS = ("mnist", "photo", "scan")
 COUNTS = ("negatives", "photos", "typeset", "scans", "line_digits", "line_others")  # examples of each
 VAL_PART = 6  # validation draws a sixth as many of each (8,000 non-digits), beside the 6,000 held-out digits
